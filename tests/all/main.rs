@@ -1,1 +1,14 @@
-fn main(){}
+//! hotswap's integration tests, in one binary (one link step instead of many).
+//!
+//! Every test runs real guest components, built from `guest-modules/` during `cargo test` by the
+//! `hotswap-artifacts` crate, through the real runtime. CLI tests run the real `hotswap` binary.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod contract;
+mod failures;
+mod load;
+mod serve;
+mod support;
+mod swap;

@@ -1,0 +1,42 @@
+//! Counting server, version 1: the Erlang seed's server with its bug. It registers as `counter`,
+//! prints `<count>: Server <pid> received message <payload> from <pid>` per message, and never
+//! increments the count. `"quit"` makes it print `Received quit command from <pid>` and stop.
+
+use hotswap_guest::{Event, Next, Process, Pid, print, self_pid};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+struct Counter;
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    count: u64,
+}
+
+impl Process for Counter {
+    type Args = ();
+    type State = State;
+    type Msg = Value;
+
+    fn init((): ()) -> Result<Next<State>, String> {
+        hotswap_guest::register("counter")?;
+        Ok(Next::wait(State { count: 0 }))
+    }
+
+    fn handle(state: State, event: Event<Value>) -> Result<Next<State>, String> {
+        let Event::Message { from, msg } = event else { return Ok(Next::wait(state)) };
+        if msg == "quit" {
+            print(&format!("Received quit command from {from}"));
+            return Ok(Next::stop(state));
+        }
+        print(&format!("{}: Server {} received message {msg} from {from}", state.count, self_pid()));
+        Ok(Next::wait(state)) // the bug: count never changes
+    }
+}
+
+#[allow(dead_code)]
+fn _pid(p: Pid) -> Pid {
+    p
+}
+
+hotswap_guest::export_process!(Counter);

@@ -1,0 +1,315 @@
+//! The Rust SDK for hotswap process modules.
+//!
+//! A module implements [`Process`] with typed arguments, state and messages, and exports it with
+//! [`export_process!`]. The SDK does the encoding and the glue to the contract in `wit/hotswap.wit`;
+//! the host owns the state between steps, so the module keeps nothing in its own memory.
+//!
+//! ```ignore
+//! use hotswap_guest::{Event, Next, Process, print, self_pid};
+//!
+//! struct Counter;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct State { count: u64 }
+//!
+//! impl Process for Counter {
+//!     type Args = ();
+//!     type State = State;
+//!     type Msg = serde_json::Value;
+//!     fn init(_: ()) -> Result<Next<State>, String> { Ok(Next::wait(State { count: 0 })) }
+//!     fn handle(s: State, event: Event<serde_json::Value>) -> Result<Next<State>, String> {
+//!         if let Event::Message { from, msg } = event {
+//!             print(&format!("{}: {} got {msg} from {from}", s.count, self_pid()));
+//!         }
+//!         Ok(Next::wait(State { count: s.count + 1 }))
+//!     }
+//! }
+//! hotswap_guest::export_process!(Counter);
+//! ```
+//!
+//! # Encodings (language-neutral)
+//! The host sees states, messages and init arguments as bytes. This SDK encodes all three as JSON
+//! (UTF-8, RFC 8259) with serde, so a module written in any language with a JSON library can
+//! exchange messages with a Rust one and take over its state:
+//! - **args**: the JSON of `Process::Args`; empty bytes mean `Args::default()`.
+//! - **state**: the JSON of `Process::State`, exactly as `serde_json` writes it.
+//! - **messages**: the JSON of whatever the sender passed to [`send`]; a pid is a JSON number.
+//!   A payload that does not decode as `Process::Msg` fails the step with an error naming the
+//!   payload (the host then drops that message and keeps the state).
+//!
+//! What this SDK does not cover: the host side (see `host/`), and non-Rust guests (use the WIT).
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+extern crate self as hotswap_guest;
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// The bindings generated from `wit/`; used by [`export_process!`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "module",
+        pub_export_macro: true,
+        default_bindings_module: "hotswap_guest::bindings",
+        runtime_path: "hotswap_guest::__wit_bindgen::rt",
+    });
+}
+
+use bindings::hotswap::process::runtime as rt;
+use bindings::hotswap::process::types as wit;
+
+/// A process identifier. Displays Erlang-style as `<N>`; pid 0 is the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Pid(pub u64);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+/// What woke the process.
+#[derive(Debug)]
+pub enum Event<M> {
+    /// A message from `from`, decoded.
+    Message {
+        /// The sender (pid 0 is the host).
+        from: Pid,
+        /// The decoded payload.
+        msg: M,
+    },
+    /// The receive timeout of the previous step expired with no message.
+    Timeout,
+}
+
+/// What a step (or `init`) returns: the next state and how to wait for the next event.
+#[derive(Debug)]
+pub struct Next<S> {
+    /// The state the host keeps.
+    pub state: S,
+    /// Wake with [`Event::Timeout`] after this many milliseconds without a message.
+    pub timeout_ms: Option<u64>,
+    /// End the process after this step.
+    pub stop: bool,
+}
+
+impl<S> Next<S> {
+    /// Wait for the next message, forever.
+    pub fn wait(state: S) -> Self {
+        Self { state, timeout_ms: None, stop: false }
+    }
+
+    /// Wait for the next message, or time out after `ms` milliseconds (`receive ... after Ms`).
+    pub fn after(state: S, ms: u64) -> Self {
+        Self { state, timeout_ms: Some(ms), stop: false }
+    }
+
+    /// End the process (normally) after this step.
+    pub fn stop(state: S) -> Self {
+        Self { state, timeout_ms: None, stop: true }
+    }
+}
+
+/// Why `migrate` is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Hot upgrade: the state was produced by this older version.
+    UpgradeFrom(u32),
+    /// Rollback: the process moves to this older version; convert the state down.
+    DowngradeTo(u32),
+}
+
+/// A process module: typed state and messages; the SDK encodes them as JSON.
+pub trait Process {
+    /// Init arguments. Empty args bytes decode as `Default::default()`.
+    type Args: DeserializeOwned + Default;
+    /// The state the host keeps between steps.
+    type State: Serialize + DeserializeOwned;
+    /// Messages this process understands.
+    type Msg: DeserializeOwned;
+
+    /// Starts a process.
+    ///
+    /// # Errors
+    /// An error refuses to start; the process does not exist.
+    fn init(args: Self::Args) -> Result<Next<Self::State>, String>;
+
+    /// Handles one event.
+    ///
+    /// # Errors
+    /// An error fails the step: the host keeps the state from before it and drops its effects.
+    fn handle(state: Self::State, event: Event<Self::Msg>) -> Result<Next<Self::State>, String>;
+
+    /// Converts the JSON state across a version change. The default passes it through unchanged,
+    /// which is right whenever the state's shape did not change.
+    ///
+    /// # Errors
+    /// An error refuses the change: the process stays on its version with its state.
+    fn migrate(change: Change, state: Vec<u8>) -> Result<Vec<u8>, String> {
+        let _ = change;
+        Ok(state)
+    }
+}
+
+/// Why [`send`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No live process has that pid.
+    NoSuchProcess,
+    /// The receiver's mailbox is full; nothing was queued.
+    MailboxFull,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NoSuchProcess => "no such process",
+            SendError::MailboxFull => "mailbox full",
+        })
+    }
+}
+
+/// Log levels for [`log`].
+pub use wit::Level;
+
+/// This process's pid (Erlang's `self()`).
+pub fn self_pid() -> Pid {
+    Pid(rt::self_pid())
+}
+
+/// Sends `msg` (as JSON) to `to` when this step commits.
+///
+/// # Errors
+/// When `to` is not alive or its mailbox is full; nothing is queued then.
+pub fn send<T: Serialize + ?Sized>(to: Pid, msg: &T) -> Result<(), SendError> {
+    let payload = serde_json::to_vec(msg).map_err(|_| SendError::NoSuchProcess)?;
+    send_raw(to, &payload)
+}
+
+/// Sends raw bytes to `to` when this step commits.
+///
+/// # Errors
+/// When `to` is not alive or its mailbox is full; nothing is queued then.
+pub fn send_raw(to: Pid, payload: &[u8]) -> Result<(), SendError> {
+    rt::send(to.0, payload).map_err(|e| match e {
+        rt::SendError::NoSuchProcess => SendError::NoSuchProcess,
+        rt::SendError::MailboxFull => SendError::MailboxFull,
+    })
+}
+
+/// Starts a process of `module` with `args` (as JSON) when this step commits; returns its pid now.
+///
+/// # Errors
+/// When no module of that name is loaded.
+pub fn spawn<A: Serialize + ?Sized>(module: &str, args: &A) -> Result<Pid, String> {
+    let args = serde_json::to_vec(args).map_err(|e| e.to_string())?;
+    rt::spawn(module, &args).map(Pid)
+}
+
+/// Registers this process under `name` when this step commits (Erlang's `register/2`).
+///
+/// # Errors
+/// When another process holds the name.
+pub fn register(name: &str) -> Result<(), String> {
+    rt::register(name)
+}
+
+/// The pid registered under `name` (Erlang's `whereis/1`).
+pub fn whereis(name: &str) -> Option<Pid> {
+    rt::whereis(name).map(Pid)
+}
+
+/// Prints a line of output (shown prefixed by this process's pid) when this step commits.
+pub fn print(line: &str) {
+    rt::print(line);
+}
+
+/// Logs through the host's log, at once.
+pub fn log(level: Level, message: &str) {
+    rt::log(level, message);
+}
+
+/// Monotonic clock in nanoseconds.
+pub fn monotonic_now() -> u64 {
+    rt::monotonic_now()
+}
+
+/// Wall clock in milliseconds since the Unix epoch.
+pub fn wall_now() -> u64 {
+    rt::wall_now()
+}
+
+fn encode<S: Serialize>(next: Next<S>) -> Result<wit::StepResult, String> {
+    let state = serde_json::to_vec(&next.state).map_err(|e| format!("failed to encode the state: {e}"))?;
+    Ok(wit::StepResult { state, timeout_ms: next.timeout_ms, stop: next.stop })
+}
+
+#[doc(hidden)]
+pub fn __init<P: Process>(args: Vec<u8>) -> Result<wit::StepResult, String> {
+    let args = if args.is_empty() {
+        P::Args::default()
+    } else {
+        serde_json::from_slice(&args).map_err(|e| format!("bad init args {}: {e}", String::from_utf8_lossy(&args)))?
+    };
+    encode(P::init(args)?)
+}
+
+#[doc(hidden)]
+pub fn __step<P: Process>(state: Vec<u8>, event: wit::Event) -> Result<wit::StepResult, String> {
+    let state: P::State = serde_json::from_slice(&state)
+        .map_err(|e| format!("the state does not decode ({e}): {}", String::from_utf8_lossy(&state)))?;
+    let event = match event {
+        wit::Event::Timeout => Event::Timeout,
+        wit::Event::Message(m) => {
+            let msg = serde_json::from_slice(&m.payload).map_err(|e| {
+                format!("message from <{}> not understood ({e}): {}", m.sender, String::from_utf8_lossy(&m.payload))
+            })?;
+            Event::Message { from: Pid(m.sender), msg }
+        }
+    };
+    encode(P::handle(state, event)?)
+}
+
+#[doc(hidden)]
+pub fn __migrate<P: Process>(change: wit::Change, state: Vec<u8>) -> Result<Vec<u8>, String> {
+    let change = match change {
+        wit::Change::UpgradeFrom(v) => Change::UpgradeFrom(v),
+        wit::Change::DowngradeTo(v) => Change::DowngradeTo(v),
+    };
+    P::migrate(change, state)
+}
+
+/// Exports a [`Process`] implementation as the module's `init`, `step` and `migrate`.
+#[macro_export]
+macro_rules! export_process {
+    ($t:ty) => {
+        struct __HotswapExport;
+
+        impl $crate::bindings::exports::hotswap::process::process::Guest for __HotswapExport {
+            fn init(args: Vec<u8>) -> Result<$crate::bindings::hotswap::process::types::StepResult, String> {
+                $crate::__init::<$t>(args)
+            }
+            fn step(
+                state: Vec<u8>,
+                event: $crate::bindings::hotswap::process::types::Event,
+            ) -> Result<$crate::bindings::hotswap::process::types::StepResult, String> {
+                $crate::__step::<$t>(state, event)
+            }
+            fn migrate(
+                change: $crate::bindings::hotswap::process::types::Change,
+                state: Vec<u8>,
+            ) -> Result<Vec<u8>, String> {
+                $crate::__migrate::<$t>(change, state)
+            }
+        }
+
+        $crate::bindings::export!(__HotswapExport with_types_in $crate::bindings);
+    };
+}

@@ -1,0 +1,203 @@
+//! `cargo bench`: hotswap's runtime measured on the workloads of issue 5 — spawn, memory per idle
+//! process, ping-pong, fan-in, swap with migration, step cost by state size. Prints medians and
+//! spreads; it asserts nothing about time. `BENCHMARKS.md` holds the latest figures.
+//!
+//! Run all: `cargo bench --bench runtime`; one: `cargo bench --bench runtime -- swap`.
+//! Sizes scale with `HOTSWAP_BENCH_SCALE` (default 1; 10 gives the 1M-process spawn).
+
+use std::time::{Duration, Instant};
+
+use hotswap::{Host, HostConfig, HostEvent, Pid};
+use hotswap_artifacts as guests;
+use serde_json::json;
+
+fn main() {
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let scale: usize = std::env::var("HOTSWAP_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let run = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    println!("hotswap runtime benchmarks (scale {scale}); medians over repeated runs\n");
+    if run("step") {
+        rt.block_on(step_cost());
+    }
+    if run("pingpong") {
+        rt.block_on(pingpong());
+    }
+    if run("fanin") {
+        rt.block_on(fan_in());
+    }
+    if run("swap") {
+        rt.block_on(swap(scale));
+    }
+    if run("spawn") {
+        rt.block_on(spawn(scale));
+    }
+}
+
+fn host() -> Host {
+    Host::new(HostConfig::default()).expect("host")
+}
+
+async fn deploy(host: &Host, name: &str, path: &str) {
+    let bytes = std::fs::read(path).expect("guest built");
+    host.deploy(name, &bytes).await.expect("deploy");
+}
+
+fn median(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.0), at(1.0))
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+async fn wait_exit(events: &mut tokio::sync::broadcast::Receiver<HostEvent>, pid: Pid) {
+    loop {
+        match events.recv().await {
+            Ok(HostEvent::Exited { pid: p, .. }) if p == pid => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => panic!("host stopped"),
+        }
+    }
+}
+
+/// One step's cost for states of 16 B .. 1 MiB, next to the cost of copying the state twice
+/// (in and out of the guest, the least a step can do).
+async fn step_cost() {
+    println!("## step cost by state size (message in, same-size state out)");
+    println!("{:>9} {:>12} {:>12} {:>8}", "state", "step p50", "2 copies", "ratio");
+    let host = host();
+    deploy(&host, "blob", guests::BLOB).await;
+    for size in [16usize, 1024, 64 << 10, 1 << 20] {
+        let pid = host.spawn("blob", json!({"size": size}).to_string().as_bytes()).await.expect("spawn");
+        let n = if size >= 1 << 20 { 200 } else { 5000 };
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let before = host.process(pid).await.expect("alive").steps;
+            let t = Instant::now();
+            for _ in 0..n {
+                while host.send(pid, b"1").is_err() {
+                    tokio::task::yield_now().await;
+                }
+            }
+            while host.process(pid).await.expect("alive").steps < before + n as u64 {
+                tokio::task::yield_now().await;
+            }
+            samples.push(t.elapsed().as_secs_f64() / n as f64);
+        }
+        let (p50, _, _) = median(samples);
+        let buf = vec![7u8; size];
+        let t = Instant::now();
+        let reps = 200;
+        for _ in 0..reps {
+            let a = std::hint::black_box(buf.clone());
+            let b = std::hint::black_box(a.clone());
+            drop(b);
+        }
+        let copy = t.elapsed().as_secs_f64() / reps as f64;
+        println!("{:>9} {:>10.2}µs {:>10.2}µs {:>8.1}", size, p50 * 1e6, copy * 1e6, p50 / copy);
+        host.stop(pid).expect("stop");
+    }
+    println!();
+}
+
+/// Round trip between two processes.
+async fn pingpong() {
+    println!("## ping-pong round trip (two processes, one message each way)");
+    let host = host();
+    let mut events = host.subscribe();
+    deploy(&host, "pingpong", guests::PINGPONG).await;
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let rounds = 20_000u64;
+        let b = host.spawn("pingpong", b"").await.expect("spawn");
+        let t = Instant::now();
+        let a = host.spawn("pingpong", json!({"peer": b.0, "rounds": rounds, "stop": true}).to_string().as_bytes()).await.expect("spawn");
+        let _ = a;
+        wait_exit(&mut events, b).await;
+        samples.push(t.elapsed().as_secs_f64() / (rounds as f64 / 2.0));
+    }
+    let (p50, lo, hi) = median(samples);
+    println!("round trip p50 {:.2} µs (min {:.2}, max {:.2})\n", p50 * 1e6, lo * 1e6, hi * 1e6);
+}
+
+/// S senders flooding one receiver.
+async fn fan_in() {
+    println!("## fan-in: S senders -> 1 receiver");
+    println!("{:>6} {:>14}", "S", "msgs/s p50");
+    for senders in [1usize, 16, 256] {
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let host = host();
+            deploy(&host, "sink", guests::SINK).await;
+            deploy(&host, "flood", guests::FLOOD).await;
+            let sink = host.spawn("sink", b"").await.expect("spawn");
+            let per_sender = 400_000 / senders as u64;
+            let total = per_sender * senders as u64;
+            let t = Instant::now();
+            for _ in 0..senders {
+                host.spawn("flood", json!({"to": sink.0, "count": per_sender}).to_string().as_bytes()).await.expect("spawn");
+            }
+            while host.process(sink).await.expect("alive").messages_in < total {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            samples.push(total as f64 / t.elapsed().as_secs_f64());
+        }
+        let (p50, _, _) = median(samples);
+        println!("{senders:>6} {:>12.2} M", p50 / 1e6);
+    }
+    println!();
+}
+
+/// Upgrade with `migrate` of N idle processes.
+async fn swap(scale: usize) {
+    println!("## swap with migrate: N idle processes, v1 -> v2");
+    println!("{:>8} {:>14} {:>12} {:>12} {:>6}", "N", "all moved", "pause p50", "pause p99", "lost");
+    for n in [1usize, 1000, 10_000 * scale] {
+        let host = host();
+        deploy(&host, "counter", guests::COUNTER_V2).await;
+        let mut pids = Vec::with_capacity(n);
+        for _ in 0..n {
+            pids.push(host.spawn("counter", b"").await.expect("spawn"));
+        }
+        let bytes = std::fs::read(guests::COUNTER_V3).expect("guest built");
+        let t = Instant::now();
+        let report = host.deploy("counter", &bytes).await.expect("deploy");
+        let all = t.elapsed();
+        let mut pauses: Vec<f64> = report.moved.iter().map(|m| m.pause_us as f64).collect();
+        pauses.sort_by(f64::total_cmp);
+        let p = |q: f64| pauses.get(((pauses.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or(0.0);
+        println!(
+            "{n:>8} {:>12.2}ms {:>10.1}µs {:>10.1}µs {:>6}",
+            all.as_secs_f64() * 1e3,
+            p(0.5),
+            p(0.99),
+            n - report.moved.len()
+        );
+    }
+    println!();
+}
+
+/// Spawning idle processes: time per spawn and memory per idle process.
+async fn spawn(scale: usize) {
+    println!("## spawn N idle processes");
+    println!("{:>9} {:>14} {:>16}", "N", "per spawn", "RSS per process");
+    for n in [10_000usize, 100_000 * scale] {
+        let host = host();
+        deploy(&host, "sink", guests::SINK).await;
+        let before = rss_bytes();
+        let t = Instant::now();
+        for _ in 0..n {
+            host.spawn("sink", b"").await.expect("spawn");
+        }
+        let per = t.elapsed().as_secs_f64() / n as f64;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let rss = rss_bytes().saturating_sub(before) as f64 / n as f64;
+        println!("{n:>9} {:>12.2}µs {:>13.0} B", per * 1e6, rss);
+    }
+    println!();
+}

@@ -1,0 +1,334 @@
+//! The wasmtime engine narrowed to what hotswap uses: one [`Engine`] tuned for many small,
+//! short-lived instances, compilation with a content-hash cache, the contract check, and typed
+//! calls into a guest (`init`, `step`, `migrate`).
+//!
+//! This is the only file that talks to wasmtime's component API and the only place where
+//! `wasmtime::Error` becomes `anyhow::Error`. It knows nothing about processes, mailboxes or swaps:
+//! see `process/` for those.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits};
+
+use crate::error::DeployError;
+use crate::process::effects::StepCtx;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "module",
+        anyhow: true,
+    });
+}
+
+pub use bindings::hotswap::process::types::{Change, Event, Level, Message, StepResult};
+pub use bindings::hotswap::process::runtime::SendError;
+pub(crate) use bindings::hotswap::process::runtime::Host as RuntimeHost;
+pub(crate) use bindings::hotswap::process::types as bindings_types;
+
+/// Tuning of the engine and the limits every instance runs under.
+///
+/// Defaults: 256 MiB linear memory per instance, 10 s per guest call, 2,048 instances alive at
+/// once (the pool is sized for that; processes only hold an instance while they step, plus a
+/// bounded cache of warm ones), 1 MiB of wasm stack.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Largest linear memory a guest may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// Longest a single `init`, `step` or `migrate` call may run before it is interrupted.
+    pub call_time_limit: Duration,
+    /// How many instances may be alive at once (size of the pooling allocator).
+    pub max_live_instances: u32,
+    /// Where compiled components are kept across restarts (`None`: only in memory).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 256 << 20,
+            call_time_limit: Duration::from_secs(10),
+            max_live_instances: 2048,
+            cache_dir: None,
+        }
+    }
+}
+
+/// How often the epoch ticker advances: the granularity of the per-call time limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The compiled-code side of the host: one wasmtime engine, a linker with the runtime interface,
+/// and a cache of compiled components keyed by the sha256 of their bytes.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<StepCtx>,
+    cache: Mutex<HashMap<[u8; 32], Component>>,
+    config: EngineConfig,
+    deadline_ticks: u64,
+    stats: CompileStats,
+}
+
+/// How components were obtained, for `status` and tests: a restarted host with a warm cache
+/// compiles nothing.
+#[derive(Debug, Default)]
+pub struct CompileStats {
+    /// Components compiled by Cranelift.
+    pub compiled: AtomicU64,
+    /// Components loaded from the compiled cache on disk.
+    pub loaded_from_disk: AtomicU64,
+}
+
+impl Engine {
+    /// Builds the engine and starts the epoch ticker that enforces the call time limit.
+    ///
+    /// # Errors
+    /// When wasmtime rejects the configuration (for example, the pool cannot be reserved).
+    pub fn new(config: EngineConfig) -> anyhow::Result<Arc<Self>> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_live_instances)
+            .total_core_instances(config.max_live_instances * 4)
+            .total_memories(config.max_live_instances * 2)
+            .total_tables(config.max_live_instances * 2)
+            .max_memory_size(config.max_memory_bytes);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            // Halves the cost of every call; hotswap does not use component-model async.
+            .concurrency_support(false)
+            .epoch_interruption(true)
+            .memory_reservation(config.max_memory_bytes as u64)
+            .max_wasm_stack(1 << 20)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&wasm).map_err(wt).context("failed to configure wasmtime")?;
+
+        let mut linker = Linker::new(&engine);
+        bindings::hotswap::process::runtime::add_to_linker::<StepCtx, HasSelf<StepCtx>>(
+            &mut linker,
+            |ctx| ctx,
+        )
+        .map_err(wt)
+        .context("failed to link the runtime interface")?;
+
+        // The ticker only holds a weak engine handle, so it ends when the engine is dropped.
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("hotswap-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .context("failed to start the epoch ticker thread")?;
+
+        let deadline_ticks = (config.call_time_limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            cache: Mutex::default(),
+            config,
+            deadline_ticks,
+            stats: CompileStats::default(),
+        }))
+    }
+
+    /// The limits this engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// How many components were compiled and how many loaded from disk.
+    pub fn stats(&self) -> &CompileStats {
+        &self.stats
+    }
+
+    /// The compiled form of `bytes`: from memory, from the disk cache, or compiled now (and then
+    /// written to the disk cache).
+    fn component(&self, bytes: &[u8], hash: &[u8; 32]) -> Result<Component, DeployError> {
+        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
+            return Ok(c.clone());
+        }
+        let on_disk = self.config.cache_dir.as_ref().map(|dir| dir.join(format!("{}.cwasm", hex::encode(hash))));
+        let loaded = on_disk.as_deref().and_then(|path| self.load_compiled(path));
+        let component = match loaded {
+            Some(c) => {
+                self.stats.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
+                c
+            }
+            None => {
+                let c = Component::new(&self.engine, bytes).map_err(|e| DeployError::Compile(format!("{:#}", wt(e))))?;
+                self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+                if let Some(path) = &on_disk
+                    && let Err(e) = save_compiled(&c, path)
+                {
+                    tracing::warn!(path = %path.display(), "could not cache the compiled component: {e:#}");
+                }
+                c
+            }
+        };
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(*hash, component.clone());
+        Ok(component)
+    }
+
+    /// Loads a compiled component this host wrote, after checking it against the sha256 recorded
+    /// beside it when it was written. Anything else (missing, tampered, from another wasmtime
+    /// build) is ignored and the component is compiled again.
+    fn load_compiled(&self, path: &Path) -> Option<Component> {
+        let bytes = std::fs::read(path).ok()?;
+        let recorded = std::fs::read_to_string(path.with_extension("cwasm.sha256")).ok()?;
+        if hex::encode(Sha256::digest(&bytes)) != recorded.trim() {
+            tracing::warn!(path = %path.display(), "compiled component does not match its recorded hash; recompiling");
+            return None;
+        }
+        // SAFETY: `Component::deserialize` requires bytes produced by `Component::serialize` of a
+        // compatible engine. These bytes were written by this host (`save_compiled`) and checked
+        // against the hash recorded with them; wasmtime itself rejects artifacts from an
+        // incompatible engine or configuration.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, &bytes) };
+        match component {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::info!(path = %path.display(), "compiled component not usable, recompiling: {:#}", wt(e));
+                None
+            }
+        }
+    }
+
+    /// Compiles `bytes` (or takes them from the cache), checks them against the contract in `wit/`,
+    /// and pre-instantiates them, so that instantiating later cannot fail on types.
+    ///
+    /// # Errors
+    /// [`DeployError`] saying whether the bytes are not wasm, a core module rather than a component,
+    /// fail to compile, or do not match the contract (with the mismatch).
+    pub fn prepare(&self, bytes: &[u8]) -> Result<Prepared, DeployError> {
+        check_header(bytes)?;
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        let component = self.component(bytes, &hash)?;
+        let mut linker = self.linker.clone();
+        // Imports beyond the runtime interface (the WASI interfaces every wasm32-wasip2 guest
+        // declares) are linked to traps: a guest may import them, but calling one fails its step.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
+        let pre = bindings::ModulePre::new(pre).map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
+        Ok(Prepared { pre, hash })
+    }
+
+    /// Instantiates a prepared component in a fresh store for process `ctx.pid`.
+    ///
+    /// # Errors
+    /// When the pool is exhausted or the component's start-up code traps.
+    pub fn instantiate(&self, prepared: &Prepared, ctx: StepCtx) -> anyhow::Result<Instance> {
+        let mut store = Store::new(&self.engine, ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks);
+        let guest = prepared.pre.instantiate(&mut store).map_err(wt).context("failed to instantiate component")?;
+        Ok(Instance { store, guest, deadline_ticks: self.deadline_ticks })
+    }
+}
+
+/// Writes a compiled component and its sha256 beside it (each through a temporary file and a
+/// rename, so a crash never leaves a half-written artifact under the final name).
+fn save_compiled(component: &Component, path: &Path) -> anyhow::Result<()> {
+    let bytes = component.serialize().map_err(wt)?;
+    let hash = hex::encode(Sha256::digest(&bytes));
+    crate::store::write_atomic(path, &bytes)?;
+    crate::store::write_atomic(&path.with_extension("cwasm.sha256"), hash.as_bytes())
+}
+
+/// Tells apart the three kinds of bytes people upload by mistake before the compiler sees them.
+fn check_header(bytes: &[u8]) -> Result<(), DeployError> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err(DeployError::NotWasm);
+    }
+    // Bytes 4..8 are the version (2 bytes) and layer (2 bytes): layer 0 is a core module,
+    // layer 1 a component.
+    match (bytes[6], bytes[7]) {
+        (0, 0) => Err(DeployError::CoreModule),
+        (1, 0) => Ok(()),
+        _ => Err(DeployError::Compile("unknown wasm binary layer".into())),
+    }
+}
+
+/// A component compiled, checked against the contract and ready to instantiate cheaply.
+#[derive(Clone)]
+pub struct Prepared {
+    pre: bindings::ModulePre<StepCtx>,
+    hash: [u8; 32],
+}
+
+impl Prepared {
+    /// The sha256 of the component's bytes, in hex.
+    pub fn hash_hex(&self) -> String {
+        hex::encode(self.hash)
+    }
+}
+
+/// One live instance of a module version, with its own store: the unit of isolation.
+///
+/// After a trap the store is poisoned; callers drop the instance and make a new one.
+pub struct Instance {
+    store: Store<StepCtx>,
+    guest: bindings::Module,
+    deadline_ticks: u64,
+}
+
+/// The outcome of one guest call: `Err` is a trap or a broken limit (the instance must be
+/// dropped), `Ok(Err(_))` an error the guest returned (the instance is still good).
+pub type CallResult<T> = anyhow::Result<Result<T, String>>;
+
+impl Instance {
+    /// The per-call context: the calling pid and the effects the call made.
+    pub fn ctx(&mut self) -> &mut StepCtx {
+        self.store.data_mut()
+    }
+
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.data_mut().effects.clear();
+    }
+
+    /// Calls the guest's `init`.
+    pub fn init(&mut self, args: &[u8]) -> CallResult<StepResult> {
+        self.arm();
+        let r = self.guest.hotswap_process_process().call_init(&mut self.store, args);
+        r.map_err(wt).context("guest trapped in `init`")
+    }
+
+    /// Calls the guest's `step`.
+    pub fn step(&mut self, state: &[u8], event: &Event) -> CallResult<StepResult> {
+        self.arm();
+        let r = self.guest.hotswap_process_process().call_step(&mut self.store, state, event);
+        r.map_err(wt).context("guest trapped in `step`")
+    }
+
+    /// Calls the guest's `migrate`.
+    pub fn migrate(&mut self, change: Change, state: &[u8]) -> CallResult<Vec<u8>> {
+        self.arm();
+        let r = self.guest.hotswap_process_process().call_migrate(&mut self.store, change, state);
+        r.map_err(wt).context("guest trapped in `migrate`")
+    }
+}
+
+/// The one place `wasmtime::Error` becomes `anyhow::Error`.
+pub(crate) fn wt(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::Error::from(e)
+}
+
+/// A fresh set of per-store limits for a guest.
+pub(crate) fn store_limits(max_memory_bytes: usize) -> StoreLimits {
+    wasmtime::StoreLimitsBuilder::new().memory_size(max_memory_bytes).instances(16).build()
+}

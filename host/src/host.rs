@@ -1,0 +1,670 @@
+//! [`Host`]: the public handle to a running hotswap host — deploy module versions, spawn processes,
+//! send them messages, watch what they print, and swap their code while they run.
+//!
+//! The host owns every process's state and mailbox; processes are tokio tasks (see `process/`)
+//! that hold a wasm instance only while they step, plus a bounded cache of warm instances.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::engine::{Engine, EngineConfig, Message};
+use crate::error::{DeployError, SendError, SpawnError};
+use crate::process::{Control, ExitReason, Pid, ProcessHandle, ProcessInfo, Spawning, SwapOutcome};
+use crate::registry::{ModuleInfo, ModuleVersion, Registry, VersionInfo};
+use crate::store::{DataDir, ModuleRecord, RegistryFile};
+
+/// Limits and sizes of a host. Defaults in [`HostConfig::default`].
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Engine limits (memory per instance, time per call, pool size).
+    pub engine: EngineConfig,
+    /// Messages a mailbox holds before `send` fails with "mailbox full". Default 100,000.
+    pub mailbox_capacity: usize,
+    /// Largest state a guest may return, in bytes; a bigger one fails the step. Default 16 MiB.
+    pub max_state_bytes: usize,
+    /// Restarts allowed within `restart_window` before a crashing process is stopped as failed
+    /// (OTP's supervisor intensity). Default 5 in 10 s.
+    pub max_restarts: usize,
+    /// See `max_restarts`.
+    pub restart_window: Duration,
+    /// Idle processes that may keep a warm instance (the rest drop theirs and re-instantiate on
+    /// their next event). Default 1,024; must stay below `engine.max_live_instances`.
+    pub max_cached_instances: usize,
+    /// Where modules, their versions and compiled forms are kept across restarts. `None` (the
+    /// default) keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            mailbox_capacity: 100_000,
+            max_state_bytes: 16 << 20,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(10),
+            max_cached_instances: 1024,
+            data_dir: None,
+        }
+    }
+}
+
+/// Something that happened in the host, for whoever subscribed with [`Host::subscribe`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum HostEvent {
+    /// A process printed a line.
+    Output {
+        /// Who printed it.
+        pid: Pid,
+        /// The line.
+        line: String,
+    },
+    /// A step failed (trap, broken limit or guest error): its event was dropped, the state from
+    /// before it kept, and the process restarted from that state.
+    Crashed {
+        /// The process.
+        pid: Pid,
+        /// The version it runs.
+        version: u32,
+        /// Why the step failed.
+        reason: String,
+        /// What the dropped event was (`timeout`, or `message from <N>: <payload>`).
+        dropped: String,
+    },
+    /// A process moved to another version of its module (upgrade or rollback), at a step boundary.
+    Swapped {
+        /// The process.
+        pid: Pid,
+        /// The version it left.
+        from: u32,
+        /// The version it runs now.
+        to: u32,
+        /// How long it was paused: instantiate + migrate.
+        pause_us: u64,
+    },
+    /// The first step on a newly swapped-in version failed: the process went back to the version
+    /// and state it had before the swap, and that version handles the event.
+    Reverted {
+        /// The process.
+        pid: Pid,
+        /// The version that failed.
+        from: u32,
+        /// The version it went back to.
+        to: u32,
+        /// Why.
+        reason: String,
+    },
+    /// A process ended.
+    Exited {
+        /// The process.
+        pid: Pid,
+        /// Why.
+        reason: ExitReason,
+        /// Messages it handled in its life.
+        messages_in: u64,
+        /// Messages it sent in its life.
+        messages_out: u64,
+    },
+}
+
+/// What a deploy or rollback did to the module's processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwapReport {
+    /// The module.
+    pub module: String,
+    /// The version that is now current.
+    pub version: u32,
+    /// Processes now running `version`.
+    pub moved: Vec<Moved>,
+    /// Processes that stayed on their version, and why.
+    pub stayed: Vec<Stayed>,
+    /// From the start of the deploy (after compilation) until every process answered.
+    pub elapsed_us: u64,
+    /// `true` for a dry run: nothing was changed, `moved` lists who would move.
+    pub dry_run: bool,
+    /// Whether the new version became current (false for dry runs and aborted atomic deploys).
+    pub committed: bool,
+}
+
+impl HostEvent {
+    /// The process the event is about.
+    pub fn pid(&self) -> Pid {
+        match self {
+            HostEvent::Output { pid, .. }
+            | HostEvent::Swapped { pid, .. }
+            | HostEvent::Crashed { pid, .. }
+            | HostEvent::Reverted { pid, .. }
+            | HostEvent::Exited { pid, .. } => *pid,
+        }
+    }
+}
+
+impl SwapReport {
+    /// Turns the report of an atomic deploy that failed somewhere into "nobody moved".
+    fn abort(&mut self) {
+        self.committed = false;
+        let failed = self.stayed.len();
+        for m in self.moved.drain(..) {
+            self.stayed.push(Stayed {
+                pid: m.pid,
+                version: m.from,
+                reason: format!("atomic deploy aborted: {failed} other process(es) could not migrate"),
+            });
+        }
+    }
+}
+
+/// How [`Host::deploy_with`] deploys.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeployOptions {
+    /// Try the migration of every process on a copy of its state; change nothing.
+    pub dry_run: bool,
+    /// Every process moves, or none does and the current version stays.
+    pub atomic: bool,
+}
+
+/// A process that moved to the new version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Moved {
+    /// The process.
+    pub pid: Pid,
+    /// The version it left.
+    pub from: u32,
+    /// How long the process was paused: instantiate + migrate.
+    pub pause_us: u64,
+}
+
+/// A process that stayed on its version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stayed {
+    /// The process.
+    pub pid: Pid,
+    /// The version it stays on.
+    pub version: u32,
+    /// Why it did not move.
+    pub reason: String,
+}
+
+/// State shared by the host handle, every process task and every store.
+pub(crate) struct Shared {
+    pub engine: Arc<Engine>,
+    pub config: HostConfig,
+    pub registry: Registry,
+    pub processes: DashMap<Pid, ProcessHandle>,
+    names: Mutex<HashMap<String, Pid>>,
+    next_pid: AtomicU64,
+    pub events: broadcast::Sender<HostEvent>,
+    pub started: Instant,
+    /// Idle processes currently holding a warm instance.
+    pub cached_instances: AtomicUsize,
+    /// Where modules persist, if anywhere; the lock orders writes of `registry.json`.
+    data: Option<Mutex<DataDir>>,
+}
+
+/// A handle to a running host. Cheap to clone; the host lives while any handle or process does.
+#[derive(Clone)]
+pub struct Host {
+    shared: Arc<Shared>,
+}
+
+impl Host {
+    /// Starts a host with `config`. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// When the engine cannot be configured.
+    pub fn new(mut config: HostConfig) -> anyhow::Result<Self> {
+        let data = config.data_dir.as_deref().map(DataDir::open).transpose()?;
+        if let Some(data) = &data {
+            config.engine.cache_dir = Some(data.compiled_dir());
+        }
+        let engine = Engine::new(config.engine.clone())?;
+        let (events, _) = broadcast::channel(65_536);
+        let shared = Arc::new(Shared {
+            engine,
+            config,
+            registry: Registry::default(),
+            processes: DashMap::new(),
+            names: Mutex::default(),
+            next_pid: AtomicU64::new(1),
+            events,
+            started: Instant::now(),
+            cached_instances: AtomicUsize::new(0),
+            data: data.map(Mutex::new),
+        });
+        let host = Self { shared };
+        host.restore()?;
+        Ok(host)
+    }
+
+    /// Loads the modules recorded in the data directory (compiled forms come from its cache).
+    fn restore(&self) -> anyhow::Result<()> {
+        let Some(data) = &self.shared.data else { return Ok(()) };
+        let data = data.lock().unwrap_or_else(|p| p.into_inner());
+        let file = data.load_registry()?;
+        let mut modules = self.shared.registry.lock();
+        for (name, record) in file.modules {
+            for (i, hash) in record.versions.iter().enumerate() {
+                let bytes = data.load_component(hash)?;
+                let prepared = self
+                    .shared
+                    .engine
+                    .prepare(&bytes)
+                    .with_context(|| format!("failed to load version {} of `{name}`", i + 1))?;
+                Registry::add_version(&mut modules, &name, prepared, false);
+            }
+            if let Some(entry) = modules.get_mut(&name)
+                && entry.version(record.current).is_some()
+            {
+                entry.current = record.current;
+            }
+        }
+        tracing::info!(
+            modules = modules.len(),
+            compiled = self.shared.engine.stats().compiled.load(Ordering::Relaxed),
+            "restored modules from {}",
+            data.path().display()
+        );
+        Ok(())
+    }
+
+    /// Writes every module's version history to the data directory, if the host has one.
+    fn persist(&self) {
+        let Some(data) = &self.shared.data else { return };
+        let data = data.lock().unwrap_or_else(|p| p.into_inner());
+        let file = RegistryFile {
+            modules: self
+                .shared
+                .registry
+                .lock()
+                .iter()
+                .map(|(name, entry)| {
+                    let versions = entry.versions.iter().map(|v| v.prepared.hash_hex()).collect();
+                    (name.clone(), ModuleRecord { current: entry.current, versions })
+                })
+                .collect(),
+        };
+        if let Err(e) = data.save_registry(&file) {
+            tracing::error!("the module registry was not saved; it will not survive a restart: {e:#}");
+        }
+    }
+
+    /// Compilation counters (a restarted host with a warm cache compiles nothing).
+    pub fn compile_stats(&self) -> (u64, u64) {
+        let stats = self.shared.engine.stats();
+        (stats.compiled.load(Ordering::Relaxed), stats.loaded_from_disk.load(Ordering::Relaxed))
+    }
+
+    /// Events from now on: output, crashes, reverts, exits. A subscriber that falls more than
+    /// 65,536 events behind misses the oldest ones (and is told so by the channel).
+    pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Loads `bytes` as the next version of module `name` and moves every process of the module to
+    /// it, each at its next step boundary (idle ones at once). The component is compiled, checked
+    /// and pre-instantiated before any process is touched.
+    ///
+    /// # Errors
+    /// [`DeployError`] when the component is refused; then nothing changed.
+    pub async fn deploy(&self, name: &str, bytes: &[u8]) -> Result<SwapReport, DeployError> {
+        self.deploy_with(name, bytes, DeployOptions::default()).await
+    }
+
+    /// [`Host::deploy`] with options: `dry_run` tries every process's migration on a copy of its
+    /// state and changes nothing; `atomic` moves every process or none (and then the module's
+    /// current version does not change).
+    ///
+    /// # Errors
+    /// [`DeployError`] when the component is refused; then nothing changed.
+    pub async fn deploy_with(&self, name: &str, bytes: &[u8], options: DeployOptions) -> Result<SwapReport, DeployError> {
+        let prepared = self.prepare(bytes).await?;
+        let started = Instant::now();
+        if options.dry_run {
+            return Ok(self.dry_run(name, prepared, started).await);
+        }
+        if let Some(data) = &self.shared.data {
+            let saved = data.lock().unwrap_or_else(|p| p.into_inner()).save_component(bytes);
+            saved.map_err(|e| DeployError::Store(format!("{e:#}")))?;
+        }
+        let (version, waiting, decisions) = {
+            let mut modules = self.shared.registry.lock();
+            let version = Registry::add_version(&mut modules, name, prepared, !options.atomic);
+            let pids = modules.get(name).map(|e| e.pids.clone()).unwrap_or_default();
+            // Sent under the registry lock so that concurrent deploys reach every process in
+            // version order.
+            let (waiting, decisions) = self.shared.send_swaps(&pids, &version, options.atomic);
+            (version, waiting, decisions)
+        };
+        let mut report = collect_report(name, version.number, waiting, started).await;
+        if options.atomic {
+            let commit = report.stayed.is_empty();
+            for decision in decisions {
+                let _ = decision.send(commit);
+            }
+            if commit {
+                self.shared.make_current(&version);
+            } else {
+                report.abort();
+            }
+        }
+        self.persist();
+        tracing::info!(module = name, version = version.number, hash = %version.prepared.hash_hex(), committed = report.committed, "deployed");
+        Ok(report)
+    }
+
+    async fn prepare(&self, bytes: &[u8]) -> Result<crate::engine::Prepared, DeployError> {
+        let engine = self.shared.engine.clone();
+        let owned = bytes.to_vec();
+        tokio::task::spawn_blocking(move || engine.prepare(&owned))
+            .await
+            .map_err(|e| DeployError::Compile(format!("compiler task failed: {e}")))?
+    }
+
+    async fn dry_run(&self, name: &str, prepared: crate::engine::Prepared, started: Instant) -> SwapReport {
+        let (version, waiting) = {
+            let modules = self.shared.registry.lock();
+            let entry = modules.get(name);
+            let version = Arc::new(ModuleVersion {
+                module: Arc::from(name),
+                number: entry.map_or(1, |e| e.versions.len() as u32 + 1),
+                prepared,
+                deployed_at: std::time::SystemTime::now(),
+            });
+            let waiting = entry
+                .map(|e| {
+                    e.pids
+                        .iter()
+                        .filter_map(|pid| {
+                            let (tx, rx) = oneshot::channel();
+                            let handle = self.shared.processes.get(pid)?;
+                            handle.control.send(Control::Trial { to: version.clone(), reply: tx }).ok()?;
+                            Some((*pid, rx))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (version, waiting)
+        };
+        let mut report = collect_report(name, version.number, waiting, started).await;
+        report.dry_run = true;
+        report.committed = false;
+        report
+    }
+
+    /// Makes version `to` (default: the one before the current) current again and moves every
+    /// process of the module back to it, each through `migrate(downgrade-to(to))` on the version it
+    /// leaves.
+    ///
+    /// # Errors
+    /// [`DeployError::UnknownModule`] or [`DeployError::UnknownVersion`].
+    pub async fn rollback(&self, name: &str, to: Option<u32>) -> Result<SwapReport, DeployError> {
+        let started = Instant::now();
+        let (version, waiting) = {
+            let mut modules = self.shared.registry.lock();
+            let entry = modules.get_mut(name).ok_or_else(|| DeployError::UnknownModule(name.to_owned()))?;
+            let number = to.unwrap_or(entry.current.saturating_sub(1));
+            let version = entry
+                .version(number)
+                .cloned()
+                .ok_or(DeployError::UnknownVersion { name: name.to_owned(), version: number })?;
+            entry.current = number;
+            let pids = entry.pids.clone();
+            (version.clone(), self.shared.send_swaps(&pids, &version, false).0)
+        };
+        self.persist();
+        tracing::info!(module = name, version = version.number, "rolled back");
+        Ok(collect_report(name, version.number, waiting, started).await)
+    }
+
+    /// Starts a process on the current version of `module` and waits for its `init`.
+    ///
+    /// # Errors
+    /// When the module is unknown, or `init` fails or traps (the process then does not exist).
+    pub async fn spawn(&self, module: &str, args: &[u8]) -> Result<Pid, SpawnError> {
+        let spawning = self.shared.prepare_spawn(module).map_err(|_| SpawnError::UnknownModule(module.to_owned()))?;
+        let pid = spawning.pid;
+        let (tx, rx) = oneshot::channel();
+        self.shared.start(spawning, args.to_vec(), Some(tx));
+        match rx.await {
+            Ok(Ok(())) => Ok(pid),
+            Ok(Err(reason)) => Err(SpawnError::InitFailed { module: module.to_owned(), reason }),
+            Err(_) => Err(SpawnError::InitFailed { module: module.to_owned(), reason: "the host stopped".into() }),
+        }
+    }
+
+    /// Queues `payload` in the mailbox of `to`, from the host (pid 0).
+    ///
+    /// # Errors
+    /// [`SendError`] when there is no such process or its mailbox is full; nothing was queued.
+    pub fn send(&self, to: Pid, payload: &[u8]) -> Result<(), SendError> {
+        let mailbox = self.shared.mailbox(to).ok_or(SendError::NoSuchProcess(to))?;
+        mailbox.try_send(Message { sender: 0, payload: payload.to_vec() }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::MailboxFull(to),
+            mpsc::error::TrySendError::Closed(_) => SendError::NoSuchProcess(to),
+        })
+    }
+
+    /// Stops a process after the step in flight; messages still queued are reported as undelivered.
+    ///
+    /// # Errors
+    /// When there is no such process.
+    pub fn stop(&self, pid: Pid) -> Result<(), SendError> {
+        let handle = self.shared.processes.get(&pid).ok_or(SendError::NoSuchProcess(pid))?;
+        handle.control.send(Control::Stop).map_err(|_| SendError::NoSuchProcess(pid))
+    }
+
+    /// A snapshot of one process, taken at its next step boundary (state included).
+    pub async fn process(&self, pid: Pid) -> Option<ProcessInfo> {
+        let (tx, rx) = oneshot::channel();
+        self.shared.processes.get(&pid)?.control.send(Control::Inspect(tx)).ok()?;
+        rx.await.ok()
+    }
+
+    /// Snapshots of every live process, ordered by pid.
+    pub async fn processes(&self) -> Vec<ProcessInfo> {
+        let waiting: Vec<_> = self
+            .shared
+            .processes
+            .iter()
+            .filter_map(|h| {
+                let (tx, rx) = oneshot::channel();
+                h.control.send(Control::Inspect(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(waiting.len());
+        for rx in waiting {
+            if let Ok(info) = rx.await {
+                out.push(info);
+            }
+        }
+        out.sort_by_key(|p| p.pid);
+        out
+    }
+
+    /// Loaded modules with their versions and how many processes run each.
+    pub async fn modules(&self) -> Vec<ModuleInfo> {
+        let processes = self.processes().await;
+        let modules = self.shared.registry.lock();
+        modules
+            .iter()
+            .map(|(name, entry)| ModuleInfo {
+                name: name.clone(),
+                current: entry.current,
+                versions: entry
+                    .versions
+                    .iter()
+                    .map(|v| VersionInfo {
+                        version: v.number,
+                        sha256: v.prepared.hash_hex(),
+                        processes: processes.iter().filter(|p| p.module == *name && p.version == v.number).count(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The pid registered under `name`.
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.shared.whereis(name)
+    }
+
+    /// Whether `pid` is alive and in the middle of a guest call right now.
+    pub fn is_busy(&self, pid: Pid) -> bool {
+        self.shared.processes.get(&pid).is_some_and(|h| h.busy.load(Ordering::Relaxed))
+    }
+}
+
+async fn collect_report(
+    name: &str,
+    version: u32,
+    waiting: Vec<(Pid, oneshot::Receiver<SwapOutcome>)>,
+    started: Instant,
+) -> SwapReport {
+    let mut report = SwapReport {
+        module: name.to_owned(),
+        version,
+        moved: Vec::new(),
+        stayed: Vec::new(),
+        elapsed_us: 0,
+        dry_run: false,
+        committed: true,
+    };
+    for (pid, rx) in waiting {
+        match rx.await {
+            Ok(SwapOutcome::Moved { from, pause }) => {
+                report.moved.push(Moved { pid, from, pause_us: pause.as_micros() as u64 });
+            }
+            Ok(SwapOutcome::AlreadyThere) => {}
+            Ok(SwapOutcome::Stayed { version, reason }) => report.stayed.push(Stayed { pid, version, reason }),
+            // The process ended before its next step boundary: nothing to move.
+            Err(_) => {}
+        }
+    }
+    report.elapsed_us = started.elapsed().as_micros() as u64;
+    for s in &report.stayed {
+        tracing::warn!(pid = %s.pid, module = name, version = s.version, reason = %s.reason, "process stayed on its version");
+    }
+    report
+}
+
+impl Shared {
+    /// Asks each process in `pids` to move to `version` at its next step boundary. With `atomic`,
+    /// each process waits for a decision after reporting; the senders of those decisions are
+    /// returned.
+    #[allow(clippy::type_complexity)]
+    fn send_swaps(
+        &self,
+        pids: &BTreeSet<Pid>,
+        version: &Arc<ModuleVersion>,
+        atomic: bool,
+    ) -> (Vec<(Pid, oneshot::Receiver<SwapOutcome>)>, Vec<oneshot::Sender<bool>>) {
+        let mut waiting = Vec::with_capacity(pids.len());
+        let mut decisions = Vec::new();
+        for pid in pids {
+            let Some(handle) = self.processes.get(pid) else { continue };
+            let (tx, rx) = oneshot::channel();
+            let decision = atomic.then(|| {
+                let (decide, decision) = oneshot::channel();
+                decisions.push(decide);
+                decision
+            });
+            if handle.control.send(Control::Swap { to: version.clone(), reply: tx, decision }).is_ok() {
+                waiting.push((*pid, rx));
+            }
+        }
+        (waiting, decisions)
+    }
+
+    /// Makes `version` current after an atomic deploy committed, and moves processes spawned on an
+    /// older version while the deploy was deciding.
+    fn make_current(&self, version: &Arc<ModuleVersion>) {
+        let mut modules = self.registry.lock();
+        let Some(entry) = modules.get_mut(&*version.module) else { return };
+        if entry.current < version.number {
+            entry.current = version.number;
+            let pids = entry.pids.clone();
+            drop(modules);
+            // Those already on `version` answer AlreadyThere; nobody waits for the answers.
+            let _ = self.send_swaps(&pids, version, false);
+        }
+    }
+
+    /// Allocates a pid and the channels of a process of `module`, on its current version.
+    /// Nothing runs until [`Shared::start`].
+    pub fn prepare_spawn(&self, module: &str) -> Result<Spawning, DeployError> {
+        let version = Registry::current(&self.registry.lock(), module)?;
+        let pid = Pid(self.next_pid.fetch_add(1, Ordering::Relaxed));
+        Ok(Spawning::new(pid, version, self.config.mailbox_capacity))
+    }
+
+    /// Registers a prepared process and starts its task, which calls `init(args)` first.
+    pub fn start(self: &Arc<Self>, spawning: Spawning, args: Vec<u8>, started: Option<oneshot::Sender<Result<(), String>>>) {
+        let (process, handle) = {
+            let mut modules = self.registry.lock();
+            let mut spawning = spawning;
+            // A deploy may have landed between prepare_spawn and now: start on the current version.
+            if let Ok(current) = Registry::current(&modules, &spawning.version.module) {
+                spawning.version = current;
+            }
+            if let Some(entry) = modules.get_mut(&*spawning.version.module) {
+                entry.pids.insert(spawning.pid);
+            }
+            let (process, handle) = spawning.into_process(self.clone());
+            self.processes.insert(process.pid(), handle.clone());
+            (process, handle)
+        };
+        drop(handle);
+        tokio::spawn(process.run(args, started));
+    }
+
+    /// Removes an ended process from every table.
+    pub fn forget(&self, pid: Pid, module: &str) {
+        self.processes.remove(&pid);
+        if let Some(entry) = self.registry.lock().get_mut(module) {
+            entry.pids.remove(&pid);
+        }
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, p| *p != pid);
+    }
+
+    pub fn mailbox(&self, pid: Pid) -> Option<mpsc::Sender<Message>> {
+        self.processes.get(&pid).map(|h| h.mailbox.clone())
+    }
+
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied()
+    }
+
+    /// Registers `name` for `pid`.
+    ///
+    /// # Errors
+    /// When another process holds the name.
+    pub fn register(&self, name: &str, pid: Pid) -> Result<(), String> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        match names.get(name) {
+            Some(holder) if *holder != pid => Err(format!("the name `{name}` is registered by process {holder}")),
+            _ => {
+                names.insert(name.to_owned(), pid);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn output(&self, pid: Pid, line: String) {
+        tracing::debug!(%pid, "{line}");
+        let _ = self.events.send(HostEvent::Output { pid, line });
+    }
+
+    pub fn emit(&self, event: HostEvent) {
+        let _ = self.events.send(event);
+    }
+}

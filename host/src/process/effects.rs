@@ -1,0 +1,147 @@
+//! The host side of the runtime interface (`hotswap:process/runtime` in `wit/`), and the effects a
+//! guest call makes.
+//!
+//! A step is a transaction: `send`, `spawn`, `register` and `print` are checked when the guest calls
+//! them but only recorded here; [`Effects::commit`] carries them out after the step returned `ok`.
+//! A step that fails or traps has its effects dropped, so retrying or reverting it cannot duplicate
+//! a message. A `send` reserves a slot in the receiver's mailbox at call time, so a committed send
+//! can never find the mailbox full.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc::OwnedPermit;
+use wasmtime::StoreLimits;
+
+use crate::engine::{Level, Message, RuntimeHost, SendError};
+use crate::host::Shared;
+use crate::process::{Pid, Spawning};
+
+/// Per-store data: who is calling, what the call has done so far, and the store's limits.
+pub struct StepCtx {
+    pub(crate) pid: Pid,
+    pub(crate) effects: Effects,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) limits: StoreLimits,
+}
+
+impl StepCtx {
+    pub(crate) fn new(pid: Pid, shared: Arc<Shared>) -> Self {
+        let limits = crate::engine::store_limits(shared.config.engine.max_memory_bytes);
+        Self { pid, effects: Effects::default(), shared, limits }
+    }
+}
+
+/// Effects recorded during one guest call, in call order.
+#[derive(Default)]
+pub struct Effects {
+    items: Vec<Effect>,
+}
+
+enum Effect {
+    Send(OwnedPermit<Message>, Message),
+    Spawn(Box<Spawning>, Vec<u8>),
+    Register(String),
+    Print(String),
+}
+
+impl Effects {
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+    }
+
+    /// Carries out the effects of a committed step made by `pid`; returns how many messages it sent.
+    pub(crate) fn commit(self, shared: &Arc<Shared>, pid: Pid) -> u64 {
+        let mut sent = 0;
+        for effect in self.items {
+            match effect {
+                Effect::Send(permit, message) => {
+                    permit.send(message);
+                    sent += 1;
+                }
+                Effect::Spawn(spawning, args) => shared.start(*spawning, args, None),
+                Effect::Register(name) => {
+                    if let Err(e) = shared.register(&name, pid) {
+                        tracing::warn!(%pid, name, "registration lost a race: {e}");
+                    }
+                }
+                Effect::Print(line) => shared.output(pid, line),
+            }
+        }
+        sent
+    }
+
+    /// The mailbox of a process this same step spawned (it is not in the process table yet).
+    fn pending_mailbox(&self, pid: Pid) -> Option<&tokio::sync::mpsc::Sender<Message>> {
+        self.items.iter().find_map(|e| match e {
+            Effect::Spawn(s, _) if s.pid == pid => Some(&s.handle.mailbox),
+            _ => None,
+        })
+    }
+}
+
+impl crate::engine::bindings_types::Host for StepCtx {}
+
+impl RuntimeHost for StepCtx {
+    fn self_pid(&mut self) -> u64 {
+        self.pid.0
+    }
+
+    fn send(&mut self, to: u64, payload: Vec<u8>) -> Result<(), SendError> {
+        let to = Pid(to);
+        let mailbox = match self.effects.pending_mailbox(to) {
+            Some(m) => m.clone(),
+            None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
+        };
+        let permit = mailbox.try_reserve_owned().map_err(|e| match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => SendError::MailboxFull,
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => SendError::NoSuchProcess,
+        })?;
+        self.effects.items.push(Effect::Send(permit, Message { sender: self.pid.0, payload }));
+        Ok(())
+    }
+
+    fn spawn(&mut self, module: String, args: Vec<u8>) -> Result<u64, String> {
+        let spawning = self.shared.prepare_spawn(&module).map_err(|e| e.to_string())?;
+        let pid = spawning.pid;
+        self.effects.items.push(Effect::Spawn(Box::new(spawning), args));
+        Ok(pid.0)
+    }
+
+    fn register(&mut self, name: String) -> Result<(), String> {
+        match self.shared.whereis(&name) {
+            Some(holder) if holder != self.pid => Err(format!("the name `{name}` is registered by process {holder}")),
+            _ => {
+                self.effects.items.push(Effect::Register(name));
+                Ok(())
+            }
+        }
+    }
+
+    fn whereis(&mut self, name: String) -> Option<u64> {
+        self.shared.whereis(&name).map(|p| p.0)
+    }
+
+    fn print(&mut self, line: String) {
+        self.effects.items.push(Effect::Print(line));
+    }
+
+    fn log(&mut self, level: Level, message: String) {
+        let pid = self.pid;
+        match level {
+            Level::Trace => tracing::trace!(%pid, "{message}"),
+            Level::Debug => tracing::debug!(%pid, "{message}"),
+            Level::Info => tracing::info!(%pid, "{message}"),
+            Level::Warn => tracing::warn!(%pid, "{message}"),
+            Level::Error => tracing::error!(%pid, "{message}"),
+        }
+    }
+
+    fn monotonic_now(&mut self) -> u64 {
+        self.shared.started.elapsed().as_nanos() as u64
+    }
+
+    fn wall_now(&mut self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+}

@@ -1,0 +1,580 @@
+//! A process: a pid, the module version it runs, the state the host keeps for it, a mailbox and a
+//! receive timeout — and the tokio task that steps it.
+//!
+//! The task waits for the next event (a control request, a message, or its timeout), then calls the
+//! guest's `step` with the state and the event and keeps the state it returns. Control requests
+//! (swap, inspect, stop) are only ever handled between steps, which is what makes every swap happen
+//! at a step boundary: a busy process finishes the step in flight, an idle one is woken at once.
+//!
+//! Failure rules (nothing the guest does can lose the state from before a step):
+//! - a step that traps, breaks a limit or returns `err` has its effects dropped and its event
+//!   dropped and reported; the process continues from the state before that step on a fresh
+//!   instance, up to `max_restarts` in `restart_window`, then it ends as failed;
+//! - a swap whose instantiate or `migrate` fails leaves the process on its version and state;
+//! - after a swap the process is on probation: if its first step on the new version fails, it goes
+//!   back to the old version and the state from before the swap, and the old version handles the
+//!   event.
+
+pub(crate) mod effects;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::{Change, Event, Instance, Message, StepResult};
+use crate::host::{HostEvent, Shared};
+use crate::registry::ModuleVersion;
+use effects::StepCtx;
+
+/// A process identifier. Displayed Erlang-style as `<N>`; pid 0 is the host itself.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pid(pub u64);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+impl std::str::FromStr for Pid {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let digits = s.trim().trim_start_matches('<').trim_end_matches('>');
+        digits.parse().map(Pid).map_err(|_| format!("`{s}` is not a pid: write it as 3 or <3>"))
+    }
+}
+
+/// Why a process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExitReason {
+    /// Its step returned `stop`.
+    Normal,
+    /// Stopped by the host (`stop`); `undelivered` messages were still queued.
+    Stopped {
+        /// Messages left in the mailbox.
+        undelivered: usize,
+    },
+    /// `init` failed, or it crashed more often than its restart limit allows.
+    Failed {
+        /// The last failure.
+        reason: String,
+        /// Messages left in the mailbox.
+        undelivered: usize,
+    },
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => write!(f, "normal"),
+            ExitReason::Stopped { undelivered } => write!(f, "stopped by the host ({undelivered} messages undelivered)"),
+            ExitReason::Failed { reason, undelivered } => {
+                write!(f, "failed: {reason} ({undelivered} messages undelivered)")
+            }
+        }
+    }
+}
+
+/// A snapshot of a process, taken between steps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: Pid,
+    /// The module it runs.
+    pub module: String,
+    /// The version it runs.
+    pub version: u32,
+    /// The state the host keeps for it, as the guest last returned it.
+    #[serde(skip)]
+    pub state: Vec<u8>,
+    /// Size of that state in bytes.
+    pub state_bytes: usize,
+    /// Steps completed.
+    pub steps: u64,
+    /// Messages it has handled.
+    pub messages_in: u64,
+    /// Messages it has sent.
+    pub messages_out: u64,
+    /// Messages waiting in its mailbox.
+    pub mailbox: usize,
+    /// Crashed steps it restarted from (within the current window).
+    pub restarts: usize,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// `true` right after a swap, until its first step on the new version succeeds.
+    pub on_probation: bool,
+}
+
+/// Requests the host makes of a process; handled between steps, in order.
+pub(crate) enum Control {
+    /// Move to this version (upgrade or rollback). With `decision`, report first and move only if
+    /// the decision is `true` (atomic deploys).
+    Swap {
+        to: Arc<ModuleVersion>,
+        reply: oneshot::Sender<SwapOutcome>,
+        decision: Option<oneshot::Receiver<bool>>,
+    },
+    /// Try the migration to this version on a copy of the state and report; change nothing.
+    Trial { to: Arc<ModuleVersion>, reply: oneshot::Sender<SwapOutcome> },
+    /// Report a snapshot.
+    Inspect(oneshot::Sender<ProcessInfo>),
+    /// End the process.
+    Stop,
+}
+
+/// One process's answer to [`Control::Swap`].
+pub(crate) enum SwapOutcome {
+    Moved { from: u32, pause: Duration },
+    AlreadyThere,
+    Stayed { version: u32, reason: String },
+}
+
+/// What the host holds to reach a process.
+#[derive(Clone)]
+pub(crate) struct ProcessHandle {
+    pub mailbox: mpsc::Sender<Message>,
+    pub control: mpsc::UnboundedSender<Control>,
+    pub busy: Arc<AtomicBool>,
+}
+
+/// A process whose pid and channels exist but whose task has not started.
+pub(crate) struct Spawning {
+    pub pid: Pid,
+    pub version: Arc<ModuleVersion>,
+    pub handle: ProcessHandle,
+    mailbox: mpsc::Receiver<Message>,
+    control: mpsc::UnboundedReceiver<Control>,
+}
+
+impl Spawning {
+    pub fn new(pid: Pid, version: Arc<ModuleVersion>, mailbox_capacity: usize) -> Self {
+        let (mailbox_tx, mailbox) = mpsc::channel(mailbox_capacity.max(1));
+        let (control_tx, control) = mpsc::unbounded_channel();
+        let handle = ProcessHandle { mailbox: mailbox_tx, control: control_tx, busy: Arc::default() };
+        Self { pid, version, handle, mailbox, control }
+    }
+
+    pub fn into_process(self, shared: Arc<Shared>) -> (Process, ProcessHandle) {
+        let process = Process {
+            pid: self.pid,
+            shared,
+            version: self.version,
+            state: Vec::new(),
+            deadline: None,
+            live: None,
+            cached: false,
+            probation: None,
+            pending: None,
+            mailbox: self.mailbox,
+            control: self.control,
+            busy: self.handle.busy.clone(),
+            restarts: VecDeque::new(),
+            steps: 0,
+            messages_in: 0,
+            messages_out: 0,
+            last_error: None,
+        };
+        (process, self.handle)
+    }
+}
+
+/// Where a swapped process goes back to if its first step on the new version fails.
+struct Probation {
+    version: Arc<ModuleVersion>,
+    state: Vec<u8>,
+}
+
+enum Flow {
+    Continue,
+    Exit(ExitReason),
+}
+
+/// The task-side of a process. Owned by its task; nothing else touches it.
+pub(crate) struct Process {
+    pid: Pid,
+    shared: Arc<Shared>,
+    version: Arc<ModuleVersion>,
+    state: Vec<u8>,
+    /// When the receive timeout fires, if the last step asked for one.
+    deadline: Option<Instant>,
+    /// A warm instance of `version`, if the process has one.
+    live: Option<Instance>,
+    /// Whether `live` counts against the host's cache of idle instances.
+    cached: bool,
+    probation: Option<Probation>,
+    /// An event to handle before taking a new one (after a reverted swap).
+    pending: Option<Event>,
+    mailbox: mpsc::Receiver<Message>,
+    control: mpsc::UnboundedReceiver<Control>,
+    busy: Arc<AtomicBool>,
+    restarts: VecDeque<Instant>,
+    steps: u64,
+    messages_in: u64,
+    messages_out: u64,
+    last_error: Option<String>,
+}
+
+impl Process {
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The process's whole life: `init`, then one step per event until it stops.
+    pub async fn run(mut self, args: Vec<u8>, started: Option<oneshot::Sender<Result<(), String>>>) {
+        let flow = match self.init(&args) {
+            Ok(flow) => {
+                if let Some(tx) = started {
+                    let _ = tx.send(Ok(()));
+                }
+                flow
+            }
+            Err(reason) => {
+                tracing::warn!(pid = %self.pid, module = %self.version.module, "init failed: {reason}");
+                if let Some(tx) = started {
+                    let _ = tx.send(Err(reason.clone()));
+                }
+                Flow::Exit(ExitReason::Failed { reason, undelivered: 0 })
+            }
+        };
+        let reason = match flow {
+            Flow::Exit(reason) => reason,
+            Flow::Continue => self.event_loop().await,
+        };
+        self.exit(reason);
+    }
+
+    async fn event_loop(&mut self) -> ExitReason {
+        loop {
+            let event = match self.pending.take() {
+                Some(event) => event,
+                None => match self.next_event().await {
+                    Wake::Event(event) => event,
+                    Wake::Control(control) => match self.control(control).await {
+                        Flow::Continue => continue,
+                        Flow::Exit(reason) => return reason,
+                    },
+                },
+            };
+            if let Flow::Exit(reason) = self.step(event) {
+                return reason;
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> Wake {
+        if self.mailbox.is_empty() {
+            self.park();
+        }
+        let deadline = self.deadline;
+        let wake = tokio::select! {
+            biased;
+            Some(control) = self.control.recv() => Wake::Control(control),
+            Some(message) = self.mailbox.recv() => Wake::Event(Event::Message(message)),
+            () = sleep_until(deadline), if deadline.is_some() => {
+                self.deadline = None;
+                Wake::Event(Event::Timeout)
+            }
+            // Both channels closed: the host is gone.
+            else => Wake::Control(Control::Stop),
+        };
+        self.unpark();
+        wake
+    }
+
+    /// Keeps the warm instance while idle if the host's cache has room, else drops it, so an idle
+    /// process costs only its state and mailbox.
+    fn park(&mut self) {
+        if self.live.is_none() || self.cached {
+            return;
+        }
+        let max = self.shared.config.max_cached_instances;
+        let counter = &self.shared.cached_instances;
+        if counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok() {
+            self.cached = true;
+        } else {
+            self.live = None;
+        }
+    }
+
+    fn unpark(&mut self) {
+        if self.cached {
+            self.cached = false;
+            self.shared.cached_instances.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn instance(&mut self) -> anyhow::Result<Instance> {
+        match self.live.take() {
+            Some(instance) => Ok(instance),
+            None => self.instantiate(&self.version.clone()),
+        }
+    }
+
+    fn instantiate(&self, version: &ModuleVersion) -> anyhow::Result<Instance> {
+        self.shared.engine.instantiate(&version.prepared, StepCtx::new(self.pid, self.shared.clone()))
+    }
+
+    fn init(&mut self, args: &[u8]) -> Result<Flow, String> {
+        let mut instance = self.instance().map_err(|e| format!("{e:#}"))?;
+        let result = instance.init(args);
+        let result = self.accept(&mut instance, result).map_err(|e| e.reason())?;
+        self.live = Some(instance);
+        Ok(self.commit(result))
+    }
+
+    fn step(&mut self, event: Event) -> Flow {
+        let mut instance = match self.instance() {
+            Ok(instance) => instance,
+            Err(e) => return self.step_failed(event, format!("{e:#}")),
+        };
+        self.busy.store(true, Ordering::Relaxed);
+        let result = instance.step(&self.state, &event);
+        self.busy.store(false, Ordering::Relaxed);
+        match self.accept(&mut instance, result) {
+            Ok(result) => {
+                self.live = Some(instance);
+                self.probation = None;
+                self.steps += 1;
+                self.messages_in += u64::from(matches!(event, Event::Message(_)));
+                self.commit(result)
+            }
+            Err(failure) => {
+                if let Failure::Refused(_) = failure {
+                    self.live = Some(instance);
+                }
+                self.step_failed(event, failure.reason())
+            }
+        }
+    }
+
+    /// Checks a guest call's result and, if good, carries out its effects.
+    fn accept(
+        &self,
+        instance: &mut Instance,
+        result: crate::engine::CallResult<StepResult>,
+    ) -> Result<(StepResult, effects::Effects), Failure> {
+        match result {
+            Err(trap) => Err(Failure::Trapped(format!("{trap:#}"))),
+            Ok(Err(refusal)) => Err(Failure::Refused(format!("the guest returned an error: {refusal}"))),
+            Ok(Ok(r)) if r.state.len() > self.shared.config.max_state_bytes => Err(Failure::Refused(format!(
+                "the guest returned a state of {} bytes, over the limit of {} bytes",
+                r.state.len(),
+                self.shared.config.max_state_bytes
+            ))),
+            Ok(Ok(r)) => Ok((r, std::mem::take(&mut instance.ctx().effects))),
+        }
+    }
+
+    fn commit(&mut self, (result, effects): (StepResult, effects::Effects)) -> Flow {
+        self.state = result.state;
+        self.deadline = result.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        self.messages_out += effects.commit(&self.shared, self.pid);
+        if result.stop { Flow::Exit(ExitReason::Normal) } else { Flow::Continue }
+    }
+
+    fn step_failed(&mut self, event: Event, reason: String) -> Flow {
+        if let Some(probation) = self.probation.take() {
+            let from = self.version.number;
+            self.version = probation.version;
+            self.state = probation.state;
+            self.live = None;
+            tracing::warn!(pid = %self.pid, module = %self.version.module, from, to = self.version.number, "first step on the new version failed, reverted: {reason}");
+            self.shared.emit(HostEvent::Reverted { pid: self.pid, from, to: self.version.number, reason: reason.clone() });
+            self.last_error = Some(reason);
+            self.pending = Some(event);
+            return Flow::Continue;
+        }
+        let dropped = describe(&event);
+        tracing::warn!(pid = %self.pid, module = %self.version.module, version = self.version.number, dropped, "step failed, restarting from the state before it: {reason}");
+        self.shared.emit(HostEvent::Crashed {
+            pid: self.pid,
+            version: self.version.number,
+            reason: reason.clone(),
+            dropped,
+        });
+        let now = Instant::now();
+        let window = self.shared.config.restart_window;
+        self.restarts.retain(|t| now.duration_since(*t) < window);
+        self.restarts.push_back(now);
+        self.last_error = Some(reason.clone());
+        if self.restarts.len() > self.shared.config.max_restarts {
+            let reason = format!(
+                "crashed {} times within {:?}, more than the limit of {}; last: {reason}",
+                self.restarts.len(),
+                window,
+                self.shared.config.max_restarts
+            );
+            return Flow::Exit(ExitReason::Failed { reason, undelivered: self.mailbox.len() });
+        }
+        Flow::Continue
+    }
+
+    async fn control(&mut self, control: Control) -> Flow {
+        match control {
+            Control::Swap { to, reply, decision } => self.swap(to, reply, decision).await,
+            Control::Trial { to, reply } => {
+                let from = self.version.number;
+                let started = Instant::now();
+                let outcome = if to.number == from {
+                    SwapOutcome::AlreadyThere
+                } else {
+                    match self.migrate_to(&to) {
+                        Ok(_) => SwapOutcome::Moved { from, pause: started.elapsed() },
+                        Err(reason) => SwapOutcome::Stayed { version: from, reason },
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
+            Control::Inspect(reply) => {
+                let _ = reply.send(self.info());
+            }
+            Control::Stop => return Flow::Exit(ExitReason::Stopped { undelivered: self.mailbox.len() }),
+        }
+        Flow::Continue
+    }
+
+    /// Moves the process to `to`. Nothing about the process changes until both the migrated state
+    /// and the new instance exist. With a `decision` (atomic deploys), the process reports whether
+    /// it could move, then stays paused until the deploy tells it to commit or abort.
+    async fn swap(
+        &mut self,
+        to: Arc<ModuleVersion>,
+        reply: oneshot::Sender<SwapOutcome>,
+        decision: Option<oneshot::Receiver<bool>>,
+    ) {
+        let from = self.version.number;
+        if to.number == from {
+            let _ = reply.send(SwapOutcome::AlreadyThere);
+            return;
+        }
+        let started = Instant::now();
+        let (state, instance) = match self.migrate_to(&to) {
+            Ok(migrated) => migrated,
+            Err(reason) => {
+                self.last_error = Some(reason.clone());
+                let _ = reply.send(SwapOutcome::Stayed { version: from, reason });
+                return;
+            }
+        };
+        let pause = started.elapsed();
+        if let Some(decision) = decision {
+            let _ = reply.send(SwapOutcome::Moved { from, pause });
+            if decision.await != Ok(true) {
+                return;
+            }
+        } else {
+            let _ = reply.send(SwapOutcome::Moved { from, pause });
+        }
+        let old_version = std::mem::replace(&mut self.version, to);
+        let old_state = std::mem::replace(&mut self.state, state);
+        self.probation = Some(Probation { version: old_version, state: old_state });
+        self.live = Some(instance);
+        let (pid, to, pause_us) = (self.pid, self.version.number, pause.as_micros() as u64);
+        tracing::info!(%pid, module = %self.version.module, from, to, pause_us, "process swapped");
+        self.shared.emit(HostEvent::Swapped { pid, from, to, pause_us });
+    }
+
+    /// Converts the state for `to` and instantiates it. Upgrades call `migrate(upgrade-from)` on the
+    /// new version; rollbacks call `migrate(downgrade-to)` on the version being left. Leaves the
+    /// process's version and state as they were.
+    fn migrate_to(&mut self, to: &ModuleVersion) -> Result<(Vec<u8>, Instance), String> {
+        let from = self.version.number;
+        if to.number > from {
+            let mut instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
+            let state = self.check_migrated(instance.migrate(Change::UpgradeFrom(from), &self.state))?;
+            Ok((state, instance))
+        } else {
+            let mut leaving = self.instance().map_err(|e| format!("{e:#}"))?;
+            let state = self.check_migrated(leaving.migrate(Change::DowngradeTo(to.number), &self.state))?;
+            let instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
+            Ok((state, instance))
+        }
+    }
+
+    fn check_migrated(&self, result: crate::engine::CallResult<Vec<u8>>) -> Result<Vec<u8>, String> {
+        match result {
+            Err(trap) => Err(format!("{trap:#}")),
+            Ok(Err(refusal)) => Err(format!("migrate refused: {refusal}")),
+            Ok(Ok(state)) if state.len() > self.shared.config.max_state_bytes => Err(format!(
+                "migrate returned a state of {} bytes, over the limit of {} bytes",
+                state.len(),
+                self.shared.config.max_state_bytes
+            )),
+            Ok(Ok(state)) => Ok(state),
+        }
+    }
+
+    fn info(&self) -> ProcessInfo {
+        ProcessInfo {
+            pid: self.pid,
+            module: self.version.module.to_string(),
+            version: self.version.number,
+            state: self.state.clone(),
+            state_bytes: self.state.len(),
+            steps: self.steps,
+            messages_in: self.messages_in,
+            messages_out: self.messages_out,
+            mailbox: self.mailbox.len(),
+            restarts: self.restarts.len(),
+            last_error: self.last_error.clone(),
+            on_probation: self.probation.is_some(),
+        }
+    }
+
+    fn exit(mut self, reason: ExitReason) {
+        self.unpark();
+        self.shared.forget(self.pid, &self.version.module);
+        tracing::debug!(pid = %self.pid, ?reason, "process exited");
+        self.shared.emit(HostEvent::Exited {
+            pid: self.pid,
+            reason,
+            messages_in: self.messages_in,
+            messages_out: self.messages_out,
+        });
+    }
+}
+
+enum Wake {
+    Event(Event),
+    Control(Control),
+}
+
+/// How a guest call failed: a trap poisons the instance, a refusal (`err`, or a result over a
+/// limit) leaves it usable.
+enum Failure {
+    Trapped(String),
+    Refused(String),
+}
+
+impl Failure {
+    fn reason(self) -> String {
+        match self {
+            Failure::Trapped(r) | Failure::Refused(r) => r,
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+/// A short description of an event for reports.
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Timeout => "timeout".to_owned(),
+        Event::Message(m) => {
+            let text = String::from_utf8_lossy(&m.payload);
+            let text: String = text.chars().take(200).collect();
+            format!("message from {}: {text}", Pid(m.sender))
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Modules and their numbered versions, which version is current, and which processes run each
+//! module.
+//!
+//! One lock guards all of it so that a deploy and a spawn cannot interleave: a process spawned on
+//! the old version is always in the set the deploy then swaps. Every version stays loaded while the
+//! host runs (hotswap kills nobody still running old code, and rollback needs the old versions).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::engine::Prepared;
+use crate::error::DeployError;
+use crate::process::Pid;
+
+/// One version of a module: a checked, pre-instantiated component.
+pub struct ModuleVersion {
+    /// The module's name.
+    pub module: Arc<str>,
+    /// 1, 2, 3, ... in deploy order.
+    pub number: u32,
+    /// The compiled component, ready to instantiate.
+    pub prepared: Prepared,
+    /// When it was deployed.
+    pub deployed_at: SystemTime,
+}
+
+/// A module's versions and its processes.
+pub(crate) struct ModuleEntry {
+    pub versions: Vec<Arc<ModuleVersion>>,
+    /// Index + 1 of the version new processes start on.
+    pub current: u32,
+    pub pids: BTreeSet<Pid>,
+}
+
+impl ModuleEntry {
+    pub fn current(&self) -> &Arc<ModuleVersion> {
+        &self.versions[self.current as usize - 1]
+    }
+
+    pub fn version(&self, number: u32) -> Option<&Arc<ModuleVersion>> {
+        number.checked_sub(1).and_then(|i| self.versions.get(i as usize))
+    }
+}
+
+/// All loaded modules by name.
+#[derive(Default)]
+pub(crate) struct Registry {
+    modules: Mutex<BTreeMap<String, ModuleEntry>>,
+}
+
+impl Registry {
+    pub fn lock(&self) -> MutexGuard<'_, BTreeMap<String, ModuleEntry>> {
+        self.modules.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `prepared` as the next version of `name`, current if `make_current` (or if it is the
+    /// module's first version).
+    pub fn add_version(
+        modules: &mut BTreeMap<String, ModuleEntry>,
+        name: &str,
+        prepared: Prepared,
+        make_current: bool,
+    ) -> Arc<ModuleVersion> {
+        let entry = modules.entry(name.to_owned()).or_insert_with(|| ModuleEntry {
+            versions: Vec::new(),
+            current: 0,
+            pids: BTreeSet::new(),
+        });
+        let number = entry.versions.len() as u32 + 1;
+        let version = Arc::new(ModuleVersion {
+            module: Arc::from(name),
+            number,
+            prepared,
+            deployed_at: SystemTime::now(),
+        });
+        entry.versions.push(version.clone());
+        if make_current || entry.current == 0 {
+            entry.current = number;
+        }
+        version
+    }
+
+    /// Looks up a module's current version.
+    ///
+    /// # Errors
+    /// [`DeployError::UnknownModule`] when no module has that name.
+    pub fn current(modules: &BTreeMap<String, ModuleEntry>, name: &str) -> Result<Arc<ModuleVersion>, DeployError> {
+        modules.get(name).map(|e| e.current().clone()).ok_or_else(|| DeployError::UnknownModule(name.to_owned()))
+    }
+}
+
+/// What `modules` reports about one module.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ModuleInfo {
+    /// The module's name.
+    pub name: String,
+    /// The version new processes start on.
+    pub current: u32,
+    /// Every loaded version, oldest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// What `modules` reports about one version.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct VersionInfo {
+    /// The version number.
+    pub version: u32,
+    /// sha256 of the component, hex.
+    pub sha256: String,
+    /// How many live processes run it.
+    pub processes: usize,
+}
