@@ -12,9 +12,18 @@ use hotswap_artifacts as guests;
 use serde_json::json;
 
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let scale: usize = std::env::var("HOTSWAP_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let scale: usize = std::env::var("HOTSWAP_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let run = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     println!("hotswap runtime benchmarks (scale {scale}); medians over repeated runs\n");
     if run("step") {
@@ -51,7 +60,11 @@ fn median(mut xs: Vec<f64>) -> (f64, f64, f64) {
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -69,11 +82,17 @@ async fn wait_exit(events: &mut tokio::sync::broadcast::Receiver<HostEvent>, pid
 /// (in and out of the guest, the least a step can do).
 async fn step_cost() {
     println!("## step cost by state size (message in, same-size state out)");
-    println!("{:>9} {:>12} {:>12} {:>8}", "state", "step p50", "2 copies", "ratio");
+    println!(
+        "{:>9} {:>12} {:>12} {:>8}",
+        "state", "step p50", "2 copies", "ratio"
+    );
     let host = host();
     deploy(&host, "blob", guests::BLOB).await;
     for size in [16usize, 1024, 64 << 10, 1 << 20] {
-        let pid = host.spawn("blob", json!({"size": size}).to_string().as_bytes()).await.expect("spawn");
+        let pid = host
+            .spawn("blob", json!({"size": size}).to_string().as_bytes())
+            .await
+            .expect("spawn");
         let n = if size >= 1 << 20 { 200 } else { 5000 };
         let mut samples = Vec::new();
         for _ in 0..5 {
@@ -99,7 +118,13 @@ async fn step_cost() {
             drop(b);
         }
         let copy = t.elapsed().as_secs_f64() / reps as f64;
-        println!("{:>9} {:>10.2}µs {:>10.2}µs {:>8.1}", size, p50 * 1e6, copy * 1e6, p50 / copy);
+        println!(
+            "{:>9} {:>10.2}µs {:>10.2}µs {:>8.1}",
+            size,
+            p50 * 1e6,
+            copy * 1e6,
+            p50 / copy
+        );
         host.stop(pid).expect("stop");
     }
     println!();
@@ -116,13 +141,26 @@ async fn pingpong() {
         let rounds = 20_000u64;
         let b = host.spawn("pingpong", b"").await.expect("spawn");
         let t = Instant::now();
-        let a = host.spawn("pingpong", json!({"peer": b.0, "rounds": rounds, "stop": true}).to_string().as_bytes()).await.expect("spawn");
+        let a = host
+            .spawn(
+                "pingpong",
+                json!({"peer": b.0, "rounds": rounds, "stop": true})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .await
+            .expect("spawn");
         let _ = a;
         wait_exit(&mut events, b).await;
         samples.push(t.elapsed().as_secs_f64() / (rounds as f64 / 2.0));
     }
     let (p50, lo, hi) = median(samples);
-    println!("round trip p50 {:.2} µs (min {:.2}, max {:.2})\n", p50 * 1e6, lo * 1e6, hi * 1e6);
+    println!(
+        "round trip p50 {:.2} µs (min {:.2}, max {:.2})\n",
+        p50 * 1e6,
+        lo * 1e6,
+        hi * 1e6
+    );
 }
 
 /// S senders flooding one receiver.
@@ -140,7 +178,14 @@ async fn fan_in() {
             let total = per_sender * senders as u64;
             let t = Instant::now();
             for _ in 0..senders {
-                host.spawn("flood", json!({"to": sink.0, "count": per_sender}).to_string().as_bytes()).await.expect("spawn");
+                host.spawn(
+                    "flood",
+                    json!({"to": sink.0, "count": per_sender})
+                        .to_string()
+                        .as_bytes(),
+                )
+                .await
+                .expect("spawn");
             }
             while host.process(sink).await.expect("alive").messages_in < total {
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -156,7 +201,10 @@ async fn fan_in() {
 /// Upgrade with `migrate` of N idle processes.
 async fn swap(scale: usize) {
     println!("## swap with migrate: N idle processes, v1 -> v2");
-    println!("{:>8} {:>14} {:>12} {:>12} {:>6}", "N", "all moved", "pause p50", "pause p99", "lost");
+    println!(
+        "{:>8} {:>14} {:>12} {:>12} {:>6}",
+        "N", "all moved", "pause p50", "pause p99", "lost"
+    );
     for n in [1usize, 1000, 10_000 * scale] {
         let host = host();
         deploy(&host, "counter", guests::COUNTER_V2).await;
@@ -170,7 +218,12 @@ async fn swap(scale: usize) {
         let all = t.elapsed();
         let mut pauses: Vec<f64> = report.moved.iter().map(|m| m.pause_us as f64).collect();
         pauses.sort_by(f64::total_cmp);
-        let p = |q: f64| pauses.get(((pauses.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or(0.0);
+        let p = |q: f64| {
+            pauses
+                .get(((pauses.len().max(1) - 1) as f64 * q) as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
         println!(
             "{n:>8} {:>12.2}ms {:>10.1}µs {:>10.1}µs {:>6}",
             all.as_secs_f64() * 1e3,

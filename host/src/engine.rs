@@ -28,10 +28,10 @@ mod bindings {
     });
 }
 
-pub use bindings::hotswap::process::types::{Change, Event, Level, Message, StepResult};
-pub use bindings::hotswap::process::runtime::SendError;
 pub(crate) use bindings::hotswap::process::runtime::Host as RuntimeHost;
+pub use bindings::hotswap::process::runtime::SendError;
 pub(crate) use bindings::hotswap::process::types as bindings_types;
+pub use bindings::hotswap::process::types::{Change, Event, Level, Message, StepResult};
 
 /// Tuning of the engine and the limits every instance runs under.
 ///
@@ -105,7 +105,9 @@ impl Engine {
             .memory_reservation(config.max_memory_bytes as u64)
             .max_wasm_stack(1 << 20)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = wasmtime::Engine::new(&wasm).map_err(wt).context("failed to configure wasmtime")?;
+        let engine = wasmtime::Engine::new(&wasm)
+            .map_err(wt)
+            .context("failed to configure wasmtime")?;
 
         let mut linker = Linker::new(&engine);
         bindings::hotswap::process::runtime::add_to_linker::<StepCtx, HasSelf<StepCtx>>(
@@ -128,7 +130,8 @@ impl Engine {
             })
             .context("failed to start the epoch ticker thread")?;
 
-        let deadline_ticks = (config.call_time_limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let deadline_ticks =
+            (config.call_time_limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         Ok(Arc::new(Self {
             engine,
             linker,
@@ -152,10 +155,19 @@ impl Engine {
     /// The compiled form of `bytes`: from memory, from the disk cache, or compiled now (and then
     /// written to the disk cache).
     fn component(&self, bytes: &[u8], hash: &[u8; 32]) -> Result<Component, DeployError> {
-        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
+        if let Some(c) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+        {
             return Ok(c.clone());
         }
-        let on_disk = self.config.cache_dir.as_ref().map(|dir| dir.join(format!("{}.cwasm", hex::encode(hash))));
+        let on_disk = self
+            .config
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.cwasm", hex::encode(hash))));
         let loaded = on_disk.as_deref().and_then(|path| self.load_compiled(path));
         let component = match loaded {
             Some(c) => {
@@ -163,7 +175,8 @@ impl Engine {
                 c
             }
             None => {
-                let c = Component::new(&self.engine, bytes).map_err(|e| DeployError::Compile(format!("{:#}", wt(e))))?;
+                let c = Component::new(&self.engine, bytes)
+                    .map_err(|e| DeployError::Compile(format!("{:#}", wt(e))))?;
                 self.stats.compiled.fetch_add(1, Ordering::Relaxed);
                 if let Some(path) = &on_disk
                     && let Err(e) = save_compiled(&c, path)
@@ -173,7 +186,10 @@ impl Engine {
                 c
             }
         };
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(*hash, component.clone());
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(*hash, component.clone());
         Ok(component)
     }
 
@@ -221,7 +237,8 @@ impl Engine {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
-        let pre = bindings::ModulePre::new(pre).map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
+        let pre = bindings::ModulePre::new(pre)
+            .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
         Ok(Prepared { pre, hash })
     }
 
@@ -234,8 +251,16 @@ impl Engine {
         store.limiter(|ctx| &mut ctx.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks);
-        let guest = prepared.pre.instantiate(&mut store).map_err(wt).context("failed to instantiate component")?;
-        Ok(Instance { store, guest, deadline_ticks: self.deadline_ticks })
+        let guest = prepared
+            .pre
+            .instantiate(&mut store)
+            .map_err(wt)
+            .context("failed to instantiate component")?;
+        Ok(Instance {
+            store,
+            guest,
+            deadline_ticks: self.deadline_ticks,
+        })
     }
 }
 
@@ -304,21 +329,30 @@ impl Instance {
     /// Calls the guest's `init`.
     pub fn init(&mut self, args: &[u8]) -> CallResult<StepResult> {
         self.arm();
-        let r = self.guest.hotswap_process_process().call_init(&mut self.store, args);
+        let r = self
+            .guest
+            .hotswap_process_process()
+            .call_init(&mut self.store, args);
         r.map_err(wt).context("guest trapped in `init`")
     }
 
     /// Calls the guest's `step`.
     pub fn step(&mut self, state: &[u8], event: &Event) -> CallResult<StepResult> {
         self.arm();
-        let r = self.guest.hotswap_process_process().call_step(&mut self.store, state, event);
+        let r = self
+            .guest
+            .hotswap_process_process()
+            .call_step(&mut self.store, state, event);
         r.map_err(wt).context("guest trapped in `step`")
     }
 
     /// Calls the guest's `migrate`.
     pub fn migrate(&mut self, change: Change, state: &[u8]) -> CallResult<Vec<u8>> {
         self.arm();
-        let r = self.guest.hotswap_process_process().call_migrate(&mut self.store, change, state);
+        let r = self
+            .guest
+            .hotswap_process_process()
+            .call_migrate(&mut self.store, change, state);
         r.map_err(wt).context("guest trapped in `migrate`")
     }
 }
@@ -330,5 +364,8 @@ pub(crate) fn wt(e: wasmtime::Error) -> anyhow::Error {
 
 /// A fresh set of per-store limits for a guest.
 pub(crate) fn store_limits(max_memory_bytes: usize) -> StoreLimits {
-    wasmtime::StoreLimitsBuilder::new().memory_size(max_memory_bytes).instances(16).build()
+    wasmtime::StoreLimitsBuilder::new()
+        .memory_size(max_memory_bytes)
+        .instances(16)
+        .build()
 }

@@ -6,7 +6,9 @@ use crate::Pid;
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     /// The bytes do not start with the wasm magic number.
-    #[error("not a WebAssembly binary (no `\\0asm` header): upload the `.wasm` file a guest build produced")]
+    #[error(
+        "not a WebAssembly binary (no `\\0asm` header): upload the `.wasm` file a guest build produced"
+    )]
     NotWasm,
     /// A core wasm module, not a component.
     #[error(

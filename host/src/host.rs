@@ -5,8 +5,8 @@
 //! that hold a wasm instance only while they step, plus a bounded cache of warm instances.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -158,7 +158,9 @@ impl SwapReport {
             self.stayed.push(Stayed {
                 pid: m.pid,
                 version: m.from,
-                reason: format!("atomic deploy aborted: {failed} other process(es) could not migrate"),
+                reason: format!(
+                    "atomic deploy aborted: {failed} other process(es) could not migrate"
+                ),
             });
         }
     }
@@ -248,7 +250,9 @@ impl Host {
 
     /// Loads the modules recorded in the data directory (compiled forms come from its cache).
     fn restore(&self) -> anyhow::Result<()> {
-        let Some(data) = &self.shared.data else { return Ok(()) };
+        let Some(data) = &self.shared.data else {
+            return Ok(());
+        };
         let data = data.lock().unwrap_or_else(|p| p.into_inner());
         let file = data.load_registry()?;
         let mut modules = self.shared.registry.lock();
@@ -279,7 +283,9 @@ impl Host {
 
     /// Writes every module's version history to the data directory, if the host has one.
     fn persist(&self) {
-        let Some(data) = &self.shared.data else { return };
+        let Some(data) = &self.shared.data else {
+            return;
+        };
         let data = data.lock().unwrap_or_else(|p| p.into_inner());
         let file = RegistryFile {
             modules: self
@@ -288,20 +294,35 @@ impl Host {
                 .lock()
                 .iter()
                 .map(|(name, entry)| {
-                    let versions = entry.versions.iter().map(|v| v.prepared.hash_hex()).collect();
-                    (name.clone(), ModuleRecord { current: entry.current, versions })
+                    let versions = entry
+                        .versions
+                        .iter()
+                        .map(|v| v.prepared.hash_hex())
+                        .collect();
+                    (
+                        name.clone(),
+                        ModuleRecord {
+                            current: entry.current,
+                            versions,
+                        },
+                    )
                 })
                 .collect(),
         };
         if let Err(e) = data.save_registry(&file) {
-            tracing::error!("the module registry was not saved; it will not survive a restart: {e:#}");
+            tracing::error!(
+                "the module registry was not saved; it will not survive a restart: {e:#}"
+            );
         }
     }
 
     /// Compilation counters (a restarted host with a warm cache compiles nothing).
     pub fn compile_stats(&self) -> (u64, u64) {
         let stats = self.shared.engine.stats();
-        (stats.compiled.load(Ordering::Relaxed), stats.loaded_from_disk.load(Ordering::Relaxed))
+        (
+            stats.compiled.load(Ordering::Relaxed),
+            stats.loaded_from_disk.load(Ordering::Relaxed),
+        )
     }
 
     /// Events from now on: output, crashes, reverts, exits. A subscriber that falls more than
@@ -317,7 +338,8 @@ impl Host {
     /// # Errors
     /// [`DeployError`] when the component is refused; then nothing changed.
     pub async fn deploy(&self, name: &str, bytes: &[u8]) -> Result<SwapReport, DeployError> {
-        self.deploy_with(name, bytes, DeployOptions::default()).await
+        self.deploy_with(name, bytes, DeployOptions::default())
+            .await
     }
 
     /// [`Host::deploy`] with options: `dry_run` tries every process's migration on a copy of its
@@ -326,20 +348,31 @@ impl Host {
     ///
     /// # Errors
     /// [`DeployError`] when the component is refused; then nothing changed.
-    pub async fn deploy_with(&self, name: &str, bytes: &[u8], options: DeployOptions) -> Result<SwapReport, DeployError> {
+    pub async fn deploy_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        options: DeployOptions,
+    ) -> Result<SwapReport, DeployError> {
         let prepared = self.prepare(bytes).await?;
         let started = Instant::now();
         if options.dry_run {
             return Ok(self.dry_run(name, prepared, started).await);
         }
         if let Some(data) = &self.shared.data {
-            let saved = data.lock().unwrap_or_else(|p| p.into_inner()).save_component(bytes);
+            let saved = data
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .save_component(bytes);
             saved.map_err(|e| DeployError::Store(format!("{e:#}")))?;
         }
         let (version, waiting, decisions) = {
             let mut modules = self.shared.registry.lock();
             let version = Registry::add_version(&mut modules, name, prepared, !options.atomic);
-            let pids = modules.get(name).map(|e| e.pids.clone()).unwrap_or_default();
+            let pids = modules
+                .get(name)
+                .map(|e| e.pids.clone())
+                .unwrap_or_default();
             // Sent under the registry lock so that concurrent deploys reach every process in
             // version order.
             let (waiting, decisions) = self.shared.send_swaps(&pids, &version, options.atomic);
@@ -370,7 +403,12 @@ impl Host {
             .map_err(|e| DeployError::Compile(format!("compiler task failed: {e}")))?
     }
 
-    async fn dry_run(&self, name: &str, prepared: crate::engine::Prepared, started: Instant) -> SwapReport {
+    async fn dry_run(
+        &self,
+        name: &str,
+        prepared: crate::engine::Prepared,
+        started: Instant,
+    ) -> SwapReport {
         let (version, waiting) = {
             let modules = self.shared.registry.lock();
             let entry = modules.get(name);
@@ -387,7 +425,13 @@ impl Host {
                         .filter_map(|pid| {
                             let (tx, rx) = oneshot::channel();
                             let handle = self.shared.processes.get(pid)?;
-                            handle.control.send(Control::Trial { to: version.clone(), reply: tx }).ok()?;
+                            handle
+                                .control
+                                .send(Control::Trial {
+                                    to: version.clone(),
+                                    reply: tx,
+                                })
+                                .ok()?;
                             Some((*pid, rx))
                         })
                         .collect()
@@ -411,15 +455,23 @@ impl Host {
         let started = Instant::now();
         let (version, waiting) = {
             let mut modules = self.shared.registry.lock();
-            let entry = modules.get_mut(name).ok_or_else(|| DeployError::UnknownModule(name.to_owned()))?;
+            let entry = modules
+                .get_mut(name)
+                .ok_or_else(|| DeployError::UnknownModule(name.to_owned()))?;
             let number = to.unwrap_or(entry.current.saturating_sub(1));
             let version = entry
                 .version(number)
                 .cloned()
-                .ok_or(DeployError::UnknownVersion { name: name.to_owned(), version: number })?;
+                .ok_or(DeployError::UnknownVersion {
+                    name: name.to_owned(),
+                    version: number,
+                })?;
             entry.current = number;
             let pids = entry.pids.clone();
-            (version.clone(), self.shared.send_swaps(&pids, &version, false).0)
+            (
+                version.clone(),
+                self.shared.send_swaps(&pids, &version, false).0,
+            )
         };
         self.persist();
         tracing::info!(module = name, version = version.number, "rolled back");
@@ -431,14 +483,23 @@ impl Host {
     /// # Errors
     /// When the module is unknown, or `init` fails or traps (the process then does not exist).
     pub async fn spawn(&self, module: &str, args: &[u8]) -> Result<Pid, SpawnError> {
-        let spawning = self.shared.prepare_spawn(module).map_err(|_| SpawnError::UnknownModule(module.to_owned()))?;
+        let spawning = self
+            .shared
+            .prepare_spawn(module)
+            .map_err(|_| SpawnError::UnknownModule(module.to_owned()))?;
         let pid = spawning.pid;
         let (tx, rx) = oneshot::channel();
         self.shared.start(spawning, args.to_vec(), Some(tx));
         match rx.await {
             Ok(Ok(())) => Ok(pid),
-            Ok(Err(reason)) => Err(SpawnError::InitFailed { module: module.to_owned(), reason }),
-            Err(_) => Err(SpawnError::InitFailed { module: module.to_owned(), reason: "the host stopped".into() }),
+            Ok(Err(reason)) => Err(SpawnError::InitFailed {
+                module: module.to_owned(),
+                reason,
+            }),
+            Err(_) => Err(SpawnError::InitFailed {
+                module: module.to_owned(),
+                reason: "the host stopped".into(),
+            }),
         }
     }
 
@@ -447,11 +508,19 @@ impl Host {
     /// # Errors
     /// [`SendError`] when there is no such process or its mailbox is full; nothing was queued.
     pub fn send(&self, to: Pid, payload: &[u8]) -> Result<(), SendError> {
-        let mailbox = self.shared.mailbox(to).ok_or(SendError::NoSuchProcess(to))?;
-        mailbox.try_send(Message { sender: 0, payload: payload.to_vec() }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::MailboxFull(to),
-            mpsc::error::TrySendError::Closed(_) => SendError::NoSuchProcess(to),
-        })
+        let mailbox = self
+            .shared
+            .mailbox(to)
+            .ok_or(SendError::NoSuchProcess(to))?;
+        mailbox
+            .try_send(Message {
+                sender: 0,
+                payload: payload.to_vec(),
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::MailboxFull(to),
+                mpsc::error::TrySendError::Closed(_) => SendError::NoSuchProcess(to),
+            })
     }
 
     /// Stops a process after the step in flight; messages still queued are reported as undelivered.
@@ -459,14 +528,26 @@ impl Host {
     /// # Errors
     /// When there is no such process.
     pub fn stop(&self, pid: Pid) -> Result<(), SendError> {
-        let handle = self.shared.processes.get(&pid).ok_or(SendError::NoSuchProcess(pid))?;
-        handle.control.send(Control::Stop).map_err(|_| SendError::NoSuchProcess(pid))
+        let handle = self
+            .shared
+            .processes
+            .get(&pid)
+            .ok_or(SendError::NoSuchProcess(pid))?;
+        handle
+            .control
+            .send(Control::Stop)
+            .map_err(|_| SendError::NoSuchProcess(pid))
     }
 
     /// A snapshot of one process, taken at its next step boundary (state included).
     pub async fn process(&self, pid: Pid) -> Option<ProcessInfo> {
         let (tx, rx) = oneshot::channel();
-        self.shared.processes.get(&pid)?.control.send(Control::Inspect(tx)).ok()?;
+        self.shared
+            .processes
+            .get(&pid)?
+            .control
+            .send(Control::Inspect(tx))
+            .ok()?;
         rx.await.ok()
     }
 
@@ -506,7 +587,10 @@ impl Host {
                     .map(|v| VersionInfo {
                         version: v.number,
                         sha256: v.prepared.hash_hex(),
-                        processes: processes.iter().filter(|p| p.module == *name && p.version == v.number).count(),
+                        processes: processes
+                            .iter()
+                            .filter(|p| p.module == *name && p.version == v.number)
+                            .count(),
                     })
                     .collect(),
             })
@@ -520,7 +604,10 @@ impl Host {
 
     /// Whether `pid` is alive and in the middle of a guest call right now.
     pub fn is_busy(&self, pid: Pid) -> bool {
-        self.shared.processes.get(&pid).is_some_and(|h| h.busy.load(Ordering::Relaxed))
+        self.shared
+            .processes
+            .get(&pid)
+            .is_some_and(|h| h.busy.load(Ordering::Relaxed))
     }
 }
 
@@ -542,10 +629,18 @@ async fn collect_report(
     for (pid, rx) in waiting {
         match rx.await {
             Ok(SwapOutcome::Moved { from, pause }) => {
-                report.moved.push(Moved { pid, from, pause_us: pause.as_micros() as u64 });
+                report.moved.push(Moved {
+                    pid,
+                    from,
+                    pause_us: pause.as_micros() as u64,
+                });
             }
             Ok(SwapOutcome::AlreadyThere) => {}
-            Ok(SwapOutcome::Stayed { version, reason }) => report.stayed.push(Stayed { pid, version, reason }),
+            Ok(SwapOutcome::Stayed { version, reason }) => report.stayed.push(Stayed {
+                pid,
+                version,
+                reason,
+            }),
             // The process ended before its next step boundary: nothing to move.
             Err(_) => {}
         }
@@ -567,18 +662,31 @@ impl Shared {
         pids: &BTreeSet<Pid>,
         version: &Arc<ModuleVersion>,
         atomic: bool,
-    ) -> (Vec<(Pid, oneshot::Receiver<SwapOutcome>)>, Vec<oneshot::Sender<bool>>) {
+    ) -> (
+        Vec<(Pid, oneshot::Receiver<SwapOutcome>)>,
+        Vec<oneshot::Sender<bool>>,
+    ) {
         let mut waiting = Vec::with_capacity(pids.len());
         let mut decisions = Vec::new();
         for pid in pids {
-            let Some(handle) = self.processes.get(pid) else { continue };
+            let Some(handle) = self.processes.get(pid) else {
+                continue;
+            };
             let (tx, rx) = oneshot::channel();
             let decision = atomic.then(|| {
                 let (decide, decision) = oneshot::channel();
                 decisions.push(decide);
                 decision
             });
-            if handle.control.send(Control::Swap { to: version.clone(), reply: tx, decision }).is_ok() {
+            if handle
+                .control
+                .send(Control::Swap {
+                    to: version.clone(),
+                    reply: tx,
+                    decision,
+                })
+                .is_ok()
+            {
                 waiting.push((*pid, rx));
             }
         }
@@ -589,7 +697,9 @@ impl Shared {
     /// older version while the deploy was deciding.
     fn make_current(&self, version: &Arc<ModuleVersion>) {
         let mut modules = self.registry.lock();
-        let Some(entry) = modules.get_mut(&*version.module) else { return };
+        let Some(entry) = modules.get_mut(&*version.module) else {
+            return;
+        };
         if entry.current < version.number {
             entry.current = version.number;
             let pids = entry.pids.clone();
@@ -608,7 +718,12 @@ impl Shared {
     }
 
     /// Registers a prepared process and starts its task, which calls `init(args)` first.
-    pub fn start(self: &Arc<Self>, spawning: Spawning, args: Vec<u8>, started: Option<oneshot::Sender<Result<(), String>>>) {
+    pub fn start(
+        self: &Arc<Self>,
+        spawning: Spawning,
+        args: Vec<u8>,
+        started: Option<oneshot::Sender<Result<(), String>>>,
+    ) {
         let (process, handle) = {
             let mut modules = self.registry.lock();
             let mut spawning = spawning;
@@ -633,7 +748,10 @@ impl Shared {
         if let Some(entry) = self.registry.lock().get_mut(module) {
             entry.pids.remove(&pid);
         }
-        self.names.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, p| *p != pid);
+        self.names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, p| *p != pid);
     }
 
     pub fn mailbox(&self, pid: Pid) -> Option<mpsc::Sender<Message>> {
@@ -641,7 +759,11 @@ impl Shared {
     }
 
     pub fn whereis(&self, name: &str) -> Option<Pid> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied()
+        self.names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
     }
 
     /// Registers `name` for `pid`.
@@ -651,7 +773,9 @@ impl Shared {
     pub fn register(&self, name: &str, pid: Pid) -> Result<(), String> {
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         match names.get(name) {
-            Some(holder) if *holder != pid => Err(format!("the name `{name}` is registered by process {holder}")),
+            Some(holder) if *holder != pid => Err(format!(
+                "the name `{name}` is registered by process {holder}"
+            )),
             _ => {
                 names.insert(name.to_owned(), pid);
                 Ok(())

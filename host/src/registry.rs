@@ -41,7 +41,9 @@ impl ModuleEntry {
     }
 
     pub fn version(&self, number: u32) -> Option<&Arc<ModuleVersion>> {
-        number.checked_sub(1).and_then(|i| self.versions.get(i as usize))
+        number
+            .checked_sub(1)
+            .and_then(|i| self.versions.get(i as usize))
     }
 }
 
@@ -64,11 +66,13 @@ impl Registry {
         prepared: Prepared,
         make_current: bool,
     ) -> Arc<ModuleVersion> {
-        let entry = modules.entry(name.to_owned()).or_insert_with(|| ModuleEntry {
-            versions: Vec::new(),
-            current: 0,
-            pids: BTreeSet::new(),
-        });
+        let entry = modules
+            .entry(name.to_owned())
+            .or_insert_with(|| ModuleEntry {
+                versions: Vec::new(),
+                current: 0,
+                pids: BTreeSet::new(),
+            });
         let number = entry.versions.len() as u32 + 1;
         let version = Arc::new(ModuleVersion {
             module: Arc::from(name),
@@ -87,8 +91,14 @@ impl Registry {
     ///
     /// # Errors
     /// [`DeployError::UnknownModule`] when no module has that name.
-    pub fn current(modules: &BTreeMap<String, ModuleEntry>, name: &str) -> Result<Arc<ModuleVersion>, DeployError> {
-        modules.get(name).map(|e| e.current().clone()).ok_or_else(|| DeployError::UnknownModule(name.to_owned()))
+    pub fn current(
+        modules: &BTreeMap<String, ModuleEntry>,
+        name: &str,
+    ) -> Result<Arc<ModuleVersion>, DeployError> {
+        modules
+            .get(name)
+            .map(|e| e.current().clone())
+            .ok_or_else(|| DeployError::UnknownModule(name.to_owned()))
     }
 }
 

@@ -58,11 +58,18 @@ impl DataDir {
     /// # Errors
     /// When the directories cannot be created.
     pub fn open(root: &Path) -> anyhow::Result<Self> {
-        for dir in [root.to_path_buf(), root.join("modules"), root.join("compiled")] {
-            std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        for dir in [
+            root.to_path_buf(),
+            root.join("modules"),
+            root.join("compiled"),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
         }
         restrict(root, 0o700)?;
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The directory itself.
@@ -85,7 +92,8 @@ impl DataDir {
             return Ok(token.trim().to_owned());
         }
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness for the token: {e}"))?;
+        getrandom::fill(&mut secret)
+            .map_err(|e| anyhow::anyhow!("no randomness for the token: {e}"))?;
         let token = hex::encode(secret);
         write_atomic(&path, token.as_bytes())?;
         restrict(&path, 0o600)?;
@@ -119,9 +127,13 @@ impl DataDir {
     /// When it is missing or was changed on disk.
     pub fn load_component(&self, hash: &str) -> anyhow::Result<Vec<u8>> {
         let path = self.root.join("modules").join(format!("{hash}.wasm"));
-        let bytes = std::fs::read(&path).with_context(|| format!("failed to read {}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("failed to read {}", path.display()))?;
         if hex::encode(Sha256::digest(&bytes)) != hash {
-            bail!("{} was changed on disk: its content no longer has the hash it is named after", path.display());
+            bail!(
+                "{} was changed on disk: its content no longer has the hash it is named after",
+                path.display()
+            );
         }
         Ok(bytes)
     }
@@ -133,7 +145,8 @@ impl DataDir {
     pub fn load_registry(&self) -> anyhow::Result<RegistryFile> {
         let path = self.root.join("registry.json");
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not valid", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RegistryFile::default()),
             Err(e) => Err(e).with_context(|| format!("failed to read {}", path.display())),
         }
@@ -156,7 +169,8 @@ impl DataDir {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("failed to write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("failed to move {} into place", path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("failed to move {} into place", path.display()))
 }
 
 #[cfg(unix)]
@@ -185,7 +199,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.path().join("token")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("token"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
@@ -196,7 +213,16 @@ mod tests {
         let data = DataDir::open(dir.path()).unwrap();
         let hash = data.save_component(b"\0asm\x0d\0\x01\0").unwrap();
         assert!(data.load_component(&hash).is_ok());
-        std::fs::write(dir.path().join("modules").join(format!("{hash}.wasm")), b"other").unwrap();
-        assert!(data.load_component(&hash).unwrap_err().to_string().contains("changed on disk"));
+        std::fs::write(
+            dir.path().join("modules").join(format!("{hash}.wasm")),
+            b"other",
+        )
+        .unwrap();
+        assert!(
+            data.load_component(&hash)
+                .unwrap_err()
+                .to_string()
+                .contains("changed on disk")
+        );
     }
 }

@@ -15,13 +15,22 @@ fn hotswap() -> Command {
 
 #[test]
 fn demo_swaps_the_server_and_loses_nothing() {
-    let out = hotswap().args(["demo", "--interval-ms", "20", "--messages", "4"]).output().unwrap();
+    let out = hotswap()
+        .args(["demo", "--interval-ms", "20", "--messages", "4"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
 
     let lines: Vec<&str> = stdout.lines().collect();
-    let swap = lines.iter().position(|l| l.starts_with("== counter v2 loaded")).expect("swap line");
+    let swap = lines
+        .iter()
+        .position(|l| l.starts_with("== counter v2 loaded"))
+        .expect("swap line");
     let server_lines = |range: &[&str]| -> Vec<u64> {
         range
             .iter()
@@ -31,23 +40,50 @@ fn demo_swaps_the_server_and_loses_nothing() {
     };
     let before = server_lines(&lines[..swap]);
     let after = server_lines(&lines[swap..]);
-    assert!(before.len() >= 4 && before.iter().all(|c| *c == 0), "v1 never increments: {before:?}");
+    assert!(
+        before.len() >= 4 && before.iter().all(|c| *c == 0),
+        "v1 never increments: {before:?}"
+    );
     assert!(after.len() >= 4, "{stdout}");
     let expected: Vec<u64> = (0..after.len() as u64).collect();
     assert_eq!(after, expected, "v2 counts up from the state v1 left");
-    assert!(stdout.contains("Received quit command from <0>"), "{stdout}");
-    assert_eq!(stdout.matches("Received quit command").count(), 2, "both processes quit");
+    assert!(
+        stdout.contains("Received quit command from <0>"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("Received quit command").count(),
+        2,
+        "both processes quit"
+    );
     let summary = lines.last().unwrap();
-    assert!(summary.starts_with("sent ") && summary.ends_with(", lost 0"), "{summary}");
-    let sent: u64 = summary.split(' ').nth(1).unwrap().trim_end_matches(',').parse().unwrap();
+    assert!(
+        summary.starts_with("sent ") && summary.ends_with(", lost 0"),
+        "{summary}"
+    );
+    let sent: u64 = summary
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap();
     assert_eq!(sent as usize, before.len() + after.len());
 }
 
 #[test]
 fn examples_writes_the_bundled_components() {
     let dir = tempfile::tempdir().unwrap();
-    let out = hotswap().args(["examples", "--out"]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = hotswap()
+        .args(["examples", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for file in ["counter-v1.wasm", "counter-v2.wasm", "ticker.wasm"] {
         let bytes = std::fs::read(dir.path().join(file)).unwrap();
         assert_eq!(&bytes[..4], b"\0asm", "{file}");
@@ -62,7 +98,11 @@ struct Running {
 
 impl Running {
     fn start(cmd: &mut Command) -> Self {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -78,7 +118,10 @@ impl Running {
     /// The next line that satisfies `pred`, within 20 s.
     fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
         loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(20)).expect("expected output line in time");
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("expected output line in time");
             if pred(&line) {
                 return line;
             }
@@ -94,7 +137,12 @@ impl Drop for Running {
 }
 
 fn examples_in(dir: &std::path::Path) {
-    let status = hotswap().args(["examples", "--out"]).arg(dir).stdout(Stdio::null()).status().unwrap();
+    let status = hotswap()
+        .args(["examples", "--out"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -111,7 +159,10 @@ fn run_prints_process_output_prefixed_by_pid() {
     );
     for _ in 0..3 {
         let line = run.wait_line(|l| l.contains("received message"));
-        assert!(line.starts_with("<1> 0: Server <1> received message "), "{line}");
+        assert!(
+            line.starts_with("<1> 0: Server <1> received message "),
+            "{line}"
+        );
         assert!(line.ends_with(" from <2>"), "{line}");
     }
 }
@@ -144,5 +195,8 @@ fn run_refuses_a_file_that_is_not_a_component() {
     let out = hotswap().arg("run").arg(&junk).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Error: failed to load") && stderr.contains("not a WebAssembly binary"), "{stderr}");
+    assert!(
+        stderr.contains("Error: failed to load") && stderr.contains("not a WebAssembly binary"),
+        "{stderr}"
+    );
 }

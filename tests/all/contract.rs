@@ -23,24 +23,34 @@ async fn assert_untouched(host: &hotswap::Host, pid: hotswap::Pid) {
     assert_eq!(state(host, pid).await, json!({"count": 1}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn component_with_wrong_exports_is_refused() {
     let (host, pid) = running_counter().await;
-    let err = host.deploy("counter", &wasm(guests::WRONG_EXPORTS)).await.unwrap_err();
+    let err = host
+        .deploy("counter", &wasm(guests::WRONG_EXPORTS))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DeployError::Incompatible(_)), "{err}");
-    assert!(err.to_string().contains("does not match the hotswap contract"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not match the hotswap contract"),
+        "{err}"
+    );
     assert_untouched(&host, pid).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_bytes_are_refused() {
     let (host, pid) = running_counter().await;
-    let err = host.deploy("counter", b"this is not wasm").await.unwrap_err();
+    let err = host
+        .deploy("counter", b"this is not wasm")
+        .await
+        .unwrap_err();
     assert!(matches!(err, DeployError::NotWasm), "{err}");
     assert_untouched(&host, pid).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_module_is_refused() {
     let (host, pid) = running_counter().await;
     let core = wat::parse_str("(module (func (export \"step\")))").unwrap();
@@ -50,14 +60,14 @@ async fn core_module_is_refused() {
     assert_untouched(&host, pid).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawning_an_unknown_module_names_the_fix() {
     let host = host();
     let err = host.spawn("nope", b"").await.unwrap_err();
     assert!(err.to_string().contains("deploy it first"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sending_to_a_dead_pid_is_an_error() {
     let host = host();
     let err = host.send(hotswap::Pid(999), b"1").unwrap_err();

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::support::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_of_one_module_keep_separate_state() {
     // Expectation: messages to one process never change the other's count.
     let host = host();
@@ -27,7 +27,7 @@ async fn two_processes_of_one_module_keep_separate_state() {
     assert_eq!(state(&host, b).await["count"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trap_in_step_restarts_from_the_state_before_it() {
     // Expectation: count 2, then a message that panics: a `Crashed` event names the dropped
     // message, the count is still 2, and the next message makes it 3. A neighbour is unaffected.
@@ -40,7 +40,9 @@ async fn trap_in_step_restarts_from_the_state_before_it() {
     send(&host, pid, json!("b"));
     send(&host, pid, json!("crash"));
     let dropped = wait_event(&mut events, |e| match e {
-        HostEvent::Crashed { pid: p, dropped, .. } if *p == pid => Some(dropped.clone()),
+        HostEvent::Crashed {
+            pid: p, dropped, ..
+        } if *p == pid => Some(dropped.clone()),
         _ => None,
     })
     .await;
@@ -55,7 +57,7 @@ async fn trap_in_step_restarts_from_the_state_before_it() {
     assert_eq!(state(&host, neighbour).await, json!({"count": 1}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_returned_from_step_keeps_the_state() {
     // Expectation: a step that returns `err` is treated like a crash: state kept, event reported.
     let host = host();
@@ -66,14 +68,21 @@ async fn error_returned_from_step_keeps_the_state() {
     send(&host, pid, json!("b"));
     wait_steps(&host, pid, 2).await;
     let info = host.process(pid).await.unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&info.state).unwrap(), json!({"count": 2}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&info.state).unwrap(),
+        json!({"count": 2})
+    );
     assert!(info.last_error.unwrap().contains("asked to fail"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_limit_obeyed() {
     // Expectation: as many crashes as the limit allows leave the process alive with its state.
-    let host = Host::new(HostConfig { max_restarts: 3, ..HostConfig::default() }).unwrap();
+    let host = Host::new(HostConfig {
+        max_restarts: 3,
+        ..HostConfig::default()
+    })
+    .unwrap();
     deploy(&host, "crasher", guests::CRASHER).await;
     let pid = host.spawn("crasher", b"").await.unwrap();
     send(&host, pid, json!("a"));
@@ -85,10 +94,14 @@ async fn restart_limit_obeyed() {
     assert_eq!(state(&host, pid).await, json!({"count": 2}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_limit_violated() {
     // Expectation: one crash more than the limit ends the process as failed, with the reason.
-    let host = Host::new(HostConfig { max_restarts: 3, ..HostConfig::default() }).unwrap();
+    let host = Host::new(HostConfig {
+        max_restarts: 3,
+        ..HostConfig::default()
+    })
+    .unwrap();
     let mut events = host.subscribe();
     deploy(&host, "crasher", guests::CRASHER).await;
     let pid = host.spawn("crasher", b"").await.unwrap();
@@ -101,13 +114,15 @@ async fn restart_limit_violated() {
     })
     .await;
     match reason {
-        ExitReason::Failed { reason, .. } => assert!(reason.contains("more than the limit of 3"), "{reason}"),
+        ExitReason::Failed { reason, .. } => {
+            assert!(reason.contains("more than the limit of 3"), "{reason}")
+        }
         other => panic!("expected failure, got {other:?}"),
     }
     assert!(host.process(pid).await.is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_obeyed() {
     // Expectation: a step shorter than the time limit completes.
     let mut config = HostConfig::default();
@@ -120,7 +135,7 @@ async fn deadline_obeyed() {
     assert_eq!(state(&host, pid).await["count"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_violated() {
     // Expectation: a step that loops forever is interrupted at the time limit; the process keeps
     // its state and other processes keep stepping.

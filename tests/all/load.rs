@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::support::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_while_a_thousand_processes_exchange_messages_loses_none() {
     // Expectation: 500 pairs play ping-pong (`rounds` + 1 messages per pair); while they play, the
     // module is deployed again twice. Every process ends on version 3 and every pair received
@@ -28,7 +28,10 @@ async fn deploy_while_a_thousand_processes_exchange_messages_loses_none() {
         wait_until(|| async {
             let ra = state(&host, a).await["received"].as_u64().unwrap();
             let rb = state(&host, b).await["received"].as_u64().unwrap();
-            assert!(ra + rb <= ROUNDS + 1, "a message was duplicated: {ra} + {rb}");
+            assert!(
+                ra + rb <= ROUNDS + 1,
+                "a message was duplicated: {ra} + {rb}"
+            );
             ra + rb == ROUNDS + 1
         })
         .await;

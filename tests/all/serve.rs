@@ -27,28 +27,44 @@ impl Server {
         let child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
-            .env("RUST_LOG", "hotswap=warn")
+            .env("RUST_LOG", "hotswap=error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let started = Instant::now();
         while !data.join("address").exists() {
-            assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "serve did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { child, data: data.to_path_buf() }
+        Self {
+            child,
+            data: data.to_path_buf(),
+        }
     }
 
     /// Runs a client command against this server.
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN).args(args).arg("--data-dir").arg(&self.data).env("RUST_LOG", "hotswap=warn").output().unwrap()
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .env("RUST_LOG", "hotswap=error")
+            .output()
+            .unwrap()
     }
 
     /// Runs a client command that must succeed; returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -65,16 +81,24 @@ impl Server {
             if self.ok(&["logs"]).contains(needle) {
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "no log line with {needle:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no log line with {needle:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn stop(mut self) {
         // SIGTERM: graceful shutdown.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let status = self.child.wait().unwrap();
-        assert!(status.success(), "serve exits cleanly on SIGTERM: {status:?}");
+        assert!(
+            status.success(),
+            "serve exits cleanly on SIGTERM: {status:?}"
+        );
         std::mem::forget(self);
     }
 }
@@ -96,7 +120,12 @@ fn seed_scenario_through_the_control_api() {
     assert_eq!(report.version, 1);
     server.ok(&["deploy", "ticker", guests::TICKER]);
     assert_eq!(server.ok(&["spawn", "counter"]).trim(), "<1>");
-    assert_eq!(server.ok(&["spawn", "ticker", "--arg", r#"{"interval_ms": 20}"#]).trim(), "<2>");
+    assert_eq!(
+        server
+            .ok(&["spawn", "ticker", "--arg", r#"{"interval_ms": 20}"#])
+            .trim(),
+        "<2>"
+    );
     server.wait_log("<1> 0: Server <1> received message ");
 
     let report: SwapReport = server.json(&["deploy", "counter", guests::COUNTER_V2]);
@@ -128,17 +157,27 @@ fn missing_or_wrong_token_is_refused_and_changes_nothing() {
     let server = Server::start(dir.path());
     let address = std::fs::read_to_string(dir.path().join("address")).unwrap();
     let wrong = Client::connect(Some(&address), Some("not-the-token"), dir.path()).unwrap();
-    let err = wrong.post_bytes::<SwapReport>("/v1/modules/counter", &std::fs::read(guests::COUNTER_V1).unwrap()).unwrap_err();
+    let err = wrong
+        .post_bytes::<SwapReport>(
+            "/v1/modules/counter",
+            &std::fs::read(guests::COUNTER_V1).unwrap(),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
 
     // No token at all, as a raw HTTP request.
     let addr = address.trim().trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.write_all(b"GET /v1/modules HTTP/1.1\r\nHost: hotswap\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /v1/modules HTTP/1.1\r\nHost: hotswap\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
-    assert!(answer.contains("token"), "the 401 says what is missing: {answer}");
+    assert!(
+        answer.contains("token"),
+        "the 401 says what is missing: {answer}"
+    );
     let modules: Vec<ModuleInfo> = server.json(&["modules"]);
     assert!(modules.is_empty(), "nothing was deployed: {modules:?}");
 }
@@ -162,7 +201,10 @@ fn bad_uploads_are_refused_with_precise_messages() {
         let out = server.cli(&["deploy", "counter", file]);
         assert_eq!(out.status.code(), Some(1), "{file}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("422") && stderr.contains(needle), "{file}: {stderr}");
+        assert!(
+            stderr.contains("422") && stderr.contains(needle),
+            "{file}: {stderr}"
+        );
     }
     let modules: Vec<ModuleInfo> = server.json(&["modules"]);
     assert_eq!(modules[0].versions.len(), 1, "no version added");
@@ -185,14 +227,28 @@ fn restarted_host_restores_modules_without_recompiling() {
     let server = Server::start(dir.path());
     let after: Vec<ModuleInfo> = server.json(&["modules"]);
     let summary = |m: &[ModuleInfo]| -> Vec<(String, u32, Vec<String>)> {
-        m.iter().map(|m| (m.name.clone(), m.current, m.versions.iter().map(|v| v.sha256.clone()).collect())).collect()
+        m.iter()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.current,
+                    m.versions.iter().map(|v| v.sha256.clone()).collect(),
+                )
+            })
+            .collect()
     };
     assert_eq!(summary(&after), summary(&before));
-    assert_eq!(after.iter().find(|m| m.name == "counter").unwrap().current, 1);
+    assert_eq!(
+        after.iter().find(|m| m.name == "counter").unwrap().current,
+        1
+    );
     let address = std::fs::read_to_string(dir.path().join("address")).unwrap();
     let client = Client::connect(Some(&address), None, dir.path()).unwrap();
     let status: Status = client.get("/v1/status").unwrap();
-    assert_eq!(status.compiled, 0, "everything came from the compiled cache: {status:?}");
+    assert_eq!(
+        status.compiled, 0,
+        "everything came from the compiled cache: {status:?}"
+    );
     assert_eq!(status.loaded_from_disk, 3);
 }
 
@@ -218,7 +274,20 @@ fn dry_run_changes_nothing_and_atomic_moves_nobody_when_one_fails() {
     };
     wait_steps();
 
-    let dry: SwapReport = server.json(&["deploy", "counter", guests::MIGRATE_PICKY, "--dry-run"]);
+    let out = server.cli(&[
+        "deploy",
+        "counter",
+        guests::MIGRATE_PICKY,
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit 2: some processes would stay"
+    );
+    let dry: SwapReport = serde_json::from_slice(&out.stdout).unwrap();
     assert!(dry.dry_run && !dry.committed);
     assert_eq!(dry.moved.len(), 2, "{dry:?}");
     assert_eq!(dry.stayed.len(), 1);
@@ -226,7 +295,14 @@ fn dry_run_changes_nothing_and_atomic_moves_nobody_when_one_fails() {
     let modules: Vec<ModuleInfo> = server.json(&["modules"]);
     assert_eq!(modules[0].versions.len(), 1, "a dry run adds no version");
 
-    let out = server.cli(&["deploy", "counter", guests::MIGRATE_PICKY, "--atomic", "--format", "json"]);
+    let out = server.cli(&[
+        "deploy",
+        "counter",
+        guests::MIGRATE_PICKY,
+        "--atomic",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(2), "some processes stayed");
     let atomic: SwapReport = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!atomic.committed);
@@ -238,7 +314,13 @@ fn dry_run_changes_nothing_and_atomic_moves_nobody_when_one_fails() {
     assert_eq!(modules[0].current, 1, "the current version did not change");
 
     // Without --atomic, the two that can move do.
-    let out = server.cli(&["deploy", "counter", guests::MIGRATE_PICKY, "--format", "json"]);
+    let out = server.cli(&[
+        "deploy",
+        "counter",
+        guests::MIGRATE_PICKY,
+        "--format",
+        "json",
+    ]);
     let partial: SwapReport = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(partial.moved.len(), 2);
     assert_eq!(partial.stayed.len(), 1);

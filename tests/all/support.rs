@@ -21,20 +21,29 @@ pub fn wasm(path: &str) -> Vec<u8> {
 
 /// Deploys the guest at `path` as the next version of `name`.
 pub async fn deploy(host: &Host, name: &str, path: &str) -> hotswap::SwapReport {
-    host.deploy(name, &wasm(path)).await.unwrap_or_else(|e| panic!("deploy of {path} as {name}: {e}"))
+    host.deploy(name, &wasm(path))
+        .await
+        .unwrap_or_else(|e| panic!("deploy of {path} as {name}: {e}"))
 }
 
 /// The process's state, decoded as JSON.
 pub async fn state(host: &Host, pid: Pid) -> Value {
-    let info = host.process(pid).await.unwrap_or_else(|| panic!("process {pid} is gone"));
+    let info = host
+        .process(pid)
+        .await
+        .unwrap_or_else(|| panic!("process {pid} is gone"));
     serde_json::from_slice(&info.state).expect("state is JSON")
 }
 
 pub async fn version(host: &Host, pid: Pid) -> u32 {
-    host.process(pid).await.unwrap_or_else(|| panic!("process {pid} is gone")).version
+    host.process(pid)
+        .await
+        .unwrap_or_else(|| panic!("process {pid} is gone"))
+        .version
 }
 
-/// Sends a JSON value from the host.
+/// Sends a JSON value from the host (by value, so tests can write `send(h, p, json!(..))`).
+#[allow(clippy::needless_pass_by_value)]
 pub fn send(host: &Host, pid: Pid, msg: Value) {
     host.send(pid, msg.to_string().as_bytes()).expect("send");
 }
@@ -52,13 +61,19 @@ where
 {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "condition not reached within {PATIENCE:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
 /// Waits for the first event that `pick` maps to `Some`.
-pub async fn wait_event<T>(events: &mut broadcast::Receiver<HostEvent>, mut pick: impl FnMut(&HostEvent) -> Option<T>) -> T {
+pub async fn wait_event<T>(
+    events: &mut broadcast::Receiver<HostEvent>,
+    mut pick: impl FnMut(&HostEvent) -> Option<T>,
+) -> T {
     tokio::time::timeout(PATIENCE, async {
         loop {
             let event = events.recv().await.expect("event stream open");

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::support::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_process_moves_at_once_and_keeps_its_state() {
     // Expectation: a process waiting for a message moves to v2 without any message; its state
     // (count 2) carries over and v2 increments from there.
@@ -25,14 +25,17 @@ async fn idle_process_moves_at_once_and_keeps_its_state() {
     assert!(report.stayed.is_empty());
     assert_eq!(version(&host, pid).await, 2);
     // counter-v3's migrate added `last_sender`.
-    assert_eq!(state(&host, pid).await, json!({"count": 2, "last_sender": null}));
+    assert_eq!(
+        state(&host, pid).await,
+        json!({"count": 2, "last_sender": null})
+    );
 
     send(&host, pid, json!(3));
     wait_steps(&host, pid, 3).await;
     assert_eq!(state(&host, pid).await["count"], 3);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_process_finishes_its_step_then_moves() {
     // Expectation: a deploy while the process is inside a long step waits for that step; the step's
     // result is kept (count 1), then the process moves to v2. The message queued behind it is
@@ -48,14 +51,17 @@ async fn busy_process_finishes_its_step_then_moves() {
     assert_eq!(report.moved.len(), 1, "{report:?}");
     let info = host.process(pid).await.unwrap();
     assert_eq!(info.version, 2);
-    assert!(info.steps >= 1, "the step in flight completed before the swap");
+    assert!(
+        info.steps >= 1,
+        "the step in flight completed before the swap"
+    );
     wait_steps(&host, pid, 2).await;
     let s = state(&host, pid).await;
     assert_eq!(s["count"], 2, "{s}");
     assert_eq!(s["version"], 2, "{s}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_idle_processes_all_move() {
     // Expectation: 200 processes with distinct states all move; each keeps its own count.
     let host = host();
@@ -80,7 +86,7 @@ async fn many_idle_processes_all_move() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swap_under_load_loses_no_message() {
     // Expectation: while the host keeps sending numbered messages to 8 recorders, the module is
     // upgraded (v1 -> v2) and upgraded again (v2 -> v3 = recorder-v1 deployed anew); every recorder
@@ -120,12 +126,21 @@ async fn swap_under_load_loses_no_message() {
         assert_eq!(info.version, 3);
         assert_eq!(info.messages_in, N);
         let s: serde_json::Value = serde_json::from_slice(&info.state).unwrap();
-        let seqs: Vec<u64> = s["log"].as_array().unwrap().iter().map(|e| e[1].as_u64().unwrap()).collect();
-        assert_eq!(seqs, (0..N).collect::<Vec<_>>(), "process {pid}: every message once, in order");
+        let seqs: Vec<u64> = s["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[1].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..N).collect::<Vec<_>>(),
+            "process {pid}: every message once, in order"
+        );
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_error_keeps_old_version_and_state() {
     // Expectation: the new version's migrate returns an error; the process stays on v1 with its
     // count, the report says why, and v1 keeps handling messages.
@@ -139,7 +154,11 @@ async fn migrate_error_keeps_old_version_and_state() {
     assert!(report.moved.is_empty());
     assert_eq!(report.stayed.len(), 1);
     assert_eq!(report.stayed[0].version, 1);
-    assert!(report.stayed[0].reason.contains("refuses"), "{}", report.stayed[0].reason);
+    assert!(
+        report.stayed[0].reason.contains("refuses"),
+        "{}",
+        report.stayed[0].reason
+    );
     assert_eq!(version(&host, pid).await, 1);
     assert_eq!(state(&host, pid).await, json!({"count": 1}));
     send(&host, pid, json!("b"));
@@ -147,7 +166,7 @@ async fn migrate_error_keeps_old_version_and_state() {
     assert_eq!(state(&host, pid).await, json!({"count": 2}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_trap_keeps_old_version_and_state() {
     // Expectation: a panic (trap) in migrate is contained like an error: old version, old state.
     let host = host();
@@ -158,14 +177,18 @@ async fn migrate_trap_keeps_old_version_and_state() {
 
     let report = deploy(&host, "counter", guests::MIGRATE_TRAPS).await;
     assert_eq!(report.stayed.len(), 1, "{report:?}");
-    assert!(report.stayed[0].reason.contains("migrate"), "{}", report.stayed[0].reason);
+    assert!(
+        report.stayed[0].reason.contains("migrate"),
+        "{}",
+        report.stayed[0].reason
+    );
     assert_eq!(version(&host, pid).await, 1);
     send(&host, pid, json!("b"));
     wait_steps(&host, pid, 2).await;
     assert_eq!(state(&host, pid).await, json!({"count": 2}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_step_trap_reverts_to_old_version_which_handles_the_message() {
     // Expectation: the new version migrates fine but traps on its first step; the process goes back
     // to v1 with the state from before the swap, v1 handles that same message (count 2), and a
@@ -185,7 +208,9 @@ async fn first_step_trap_reverts_to_old_version_which_handles_the_message() {
 
     send(&host, pid, json!("b"));
     let (from, to) = wait_event(&mut events, |e| match e {
-        HostEvent::Reverted { pid: p, from, to, .. } if *p == pid => Some((*from, *to)),
+        HostEvent::Reverted {
+            pid: p, from, to, ..
+        } if *p == pid => Some((*from, *to)),
         _ => None,
     })
     .await;
@@ -194,10 +219,13 @@ async fn first_step_trap_reverts_to_old_version_which_handles_the_message() {
     let info = host.process(pid).await.unwrap();
     assert_eq!(info.version, 1);
     assert!(!info.on_probation);
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&info.state).unwrap(), json!({"count": 2}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&info.state).unwrap(),
+        json!({"count": 2})
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_converts_state_down_through_the_version_it_leaves() {
     // Expectation: v1 -> v2 (new state shape) -> rollback to v1: v2's migrate(downgrade-to(1))
     // drops the field v1 does not know; the process runs v1 again with its count.
@@ -207,7 +235,10 @@ async fn rollback_converts_state_down_through_the_version_it_leaves() {
     deploy(&host, "counter", guests::COUNTER_V3).await;
     send(&host, pid, json!("a"));
     wait_steps(&host, pid, 1).await;
-    assert_eq!(state(&host, pid).await, json!({"count": 1, "last_sender": 0}));
+    assert_eq!(
+        state(&host, pid).await,
+        json!({"count": 1, "last_sender": 0})
+    );
 
     let report = host.rollback("counter", None).await.unwrap();
     assert_eq!(report.version, 1);
@@ -221,7 +252,7 @@ async fn rollback_converts_state_down_through_the_version_it_leaves() {
     assert_eq!(version(&host, fresh).await, 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deploys_get_ordered_versions_and_every_process_ends_on_the_newest() {
     // Expectation: two deploys racing get versions 2 and 3; all processes end on 3.
     let host = host();

@@ -19,11 +19,19 @@ impl Guest for Blob {
             .trim()
             .parse()
             .map_err(|e| format!("expected {{\"size\": n}}: {e}"))?;
-        Ok(StepResult { state: vec![7; size], timeout_ms: None, stop: false })
+        Ok(StepResult {
+            state: vec![7; size],
+            timeout_ms: None,
+            stop: false,
+        })
     }
 
     fn step(state: Vec<u8>, _event: Event) -> Result<StepResult, String> {
-        Ok(StepResult { state, timeout_ms: None, stop: false })
+        Ok(StepResult {
+            state,
+            timeout_ms: None,
+            stop: false,
+        })
     }
 
     fn migrate(_change: Change, state: Vec<u8>) -> Result<Vec<u8>, String> {

@@ -3,7 +3,7 @@
 
 use hotswap_guest::{Change, Event, Next, Pid, Process, print, self_pid};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct Counter;
 
@@ -13,60 +13,53 @@ struct State {
     last_sender: Option<Pid>,
 }
 
-/// The shape of versions 1 and 2.
-#[derive(Serialize, Deserialize)]
-struct OldState {
-    count: u64,
-}
-
 impl Process for Counter {
     type Args = ();
     type State = State;
     type Msg = Value;
 
     fn init((): ()) -> Result<Next<State>, String> {
-        hotswap_guest::register("counter")?;
-        Ok(Next::wait(State { count: 0, last_sender: None }))
+        // The first counter takes the name; later ones run unnamed (Erlang's register/2 would crash).
+        if let Err(e) = hotswap_guest::register("counter") {
+            hotswap_guest::log(hotswap_guest::Level::Info, &e);
+        }
+        Ok(Next::wait(State {
+            count: 0,
+            last_sender: None,
+        }))
     }
 
     fn handle(state: State, event: Event<Value>) -> Result<Next<State>, String> {
-        let Event::Message { from, msg } = event else { return Ok(Next::wait(state)) };
+        let Event::Message { from, msg } = event else {
+            return Ok(Next::wait(state));
+        };
         if msg == "quit" {
             print(&format!("Received quit command from {from}"));
             return Ok(Next::stop(state));
         }
-        print(&format!("{}: Server {} received message {msg} from {from}", state.count, self_pid()));
-        Ok(Next::wait(State { count: state.count + 1, last_sender: Some(from) }))
+        print(&format!(
+            "{}: Server {} received message {msg} from {from}",
+            state.count,
+            self_pid()
+        ));
+        Ok(Next::wait(State {
+            count: state.count + 1,
+            last_sender: Some(from),
+        }))
     }
 
     fn migrate(change: Change, state: Vec<u8>) -> Result<Vec<u8>, String> {
-        let encode = |v: &dyn erased::Ser| v.json();
-        match change {
+        let old: Value = serde_json::from_slice(&state).map_err(|e| e.to_string())?;
+        let count = old["count"].as_u64().ok_or("the state has no count")?;
+        let new = match change {
+            // From v1/v2's `{"count"}` (or already this shape, kept as is).
             Change::UpgradeFrom(_) => {
-                let value: Value = serde_json::from_slice(&state).map_err(|e| e.to_string())?;
-                if value.get("last_sender").is_some() {
-                    return Ok(state); // already in this shape
-                }
-                let old: OldState = serde_json::from_value(value).map_err(|e| e.to_string())?;
-                encode(&State { count: old.count, last_sender: None })
+                json!({ "count": count, "last_sender": old.get("last_sender").unwrap_or(&Value::Null) })
             }
-            Change::DowngradeTo(_) => {
-                let new: State = serde_json::from_slice(&state).map_err(|e| e.to_string())?;
-                encode(&OldState { count: new.count })
-            }
-        }
-    }
-}
-
-mod erased {
-    /// Serialize-to-JSON for the two state shapes.
-    pub trait Ser {
-        fn json(&self) -> Result<Vec<u8>, String>;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn json(&self) -> Result<Vec<u8>, String> {
-            serde_json::to_vec(self).map_err(|e| e.to_string())
-        }
+            // Back to v1/v2's shape, which has no `last_sender`.
+            Change::DowngradeTo(_) => json!({ "count": count }),
+        };
+        serde_json::to_vec(&new).map_err(|e| e.to_string())
     }
 }
 

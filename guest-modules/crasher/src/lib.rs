@@ -22,14 +22,18 @@ impl Process for Crasher {
     }
 
     fn handle(state: State, event: Event<Value>) -> Result<Next<State>, String> {
-        let Event::Message { msg, .. } = event else { return Ok(Next::wait(state)) };
+        let Event::Message { msg, .. } = event else {
+            return Ok(Next::wait(state));
+        };
         if msg == "crash" {
             panic!("crasher was asked to crash at count {}", state.count);
         }
         if msg == "err" {
             return Err("asked to fail".into());
         }
-        Ok(Next::wait(State { count: state.count + 1 }))
+        Ok(Next::wait(State {
+            count: state.count + 1,
+        }))
     }
 }
 

@@ -3,8 +3,8 @@
 //! full, then stops.
 
 use hotswap_guest::{Event, Next, Pid, Process, SendError, send};
-use serde::{Deserialize, Serialize};
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 struct Flood;
 
@@ -25,7 +25,9 @@ impl Process for Flood {
     }
 
     fn handle(mut job: Job, _event: Event<IgnoredAny>) -> Result<Next<Job>, String> {
-        let Some(to) = job.to else { return Ok(Next::stop(job)) };
+        let Some(to) = job.to else {
+            return Ok(Next::stop(job));
+        };
         for _ in 0..64 {
             if job.count == 0 {
                 return Ok(Next::stop(job));

@@ -1,7 +1,7 @@
 //! Test guest: a counter (like counter-v2) whose `migrate` refuses states with an odd count, so
 //! one deploy can succeed for some processes and fail for others (dry runs, atomic deploys).
 
-use hotswap_guest::{Event, Next, Process, Pid, print, self_pid};
+use hotswap_guest::{Event, Next, Process, print, self_pid};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,18 +18,25 @@ impl Process for Counter {
     type Msg = Value;
 
     fn init((): ()) -> Result<Next<State>, String> {
-        
         Ok(Next::wait(State { count: 0 }))
     }
 
     fn handle(state: State, event: Event<Value>) -> Result<Next<State>, String> {
-        let Event::Message { from, msg } = event else { return Ok(Next::wait(state)) };
+        let Event::Message { from, msg } = event else {
+            return Ok(Next::wait(state));
+        };
         if msg == "quit" {
             print(&format!("Received quit command from {from}"));
             return Ok(Next::stop(state));
         }
-        print(&format!("{}: Server {} received message {msg} from {from}", state.count, self_pid()));
-        Ok(Next::wait(State { count: state.count + 1 }))
+        print(&format!(
+            "{}: Server {} received message {msg} from {from}",
+            state.count,
+            self_pid()
+        ));
+        Ok(Next::wait(State {
+            count: state.count + 1,
+        }))
     }
 
     fn migrate(_change: hotswap_guest::Change, state: Vec<u8>) -> Result<Vec<u8>, String> {
@@ -39,11 +46,6 @@ impl Process for Counter {
         }
         Ok(state)
     }
-}
-
-#[allow(dead_code)]
-fn _pid(p: Pid) -> Pid {
-    p
 }
 
 hotswap_guest::export_process!(Counter);

@@ -35,19 +35,49 @@ impl Process for PingPong {
 
     fn init(args: Args) -> Result<Next<State>, String> {
         if let Some(peer) = args.peer {
-            send(peer, &Ball { ball: args.rounds, stop: args.stop }).map_err(|e| e.to_string())?;
+            send(
+                peer,
+                &Ball {
+                    ball: args.rounds,
+                    stop: args.stop,
+                },
+            )
+            .map_err(|e| e.to_string())?;
         }
-        Ok(Next::wait(State { received: 0, stop: args.stop }))
+        Ok(Next::wait(State {
+            received: 0,
+            stop: args.stop,
+        }))
     }
 
     fn handle(state: State, event: Event<Ball>) -> Result<Next<State>, String> {
-        let Event::Message { from, msg } = event else { return Ok(Next::wait(state)) };
-        let state = State { received: state.received + 1, stop: state.stop || msg.stop };
+        let Event::Message { from, msg } = event else {
+            return Ok(Next::wait(state));
+        };
+        let state = State {
+            received: state.received + 1,
+            stop: state.stop || msg.stop,
+        };
         if msg.ball == 0 {
-            return Ok(if state.stop { Next::stop(state) } else { Next::wait(state) });
+            return Ok(if state.stop {
+                Next::stop(state)
+            } else {
+                Next::wait(state)
+            });
         }
-        send(from, &Ball { ball: msg.ball - 1, stop: msg.stop }).map_err(|e| e.to_string())?;
-        Ok(if state.stop && msg.ball == 1 { Next::stop(state) } else { Next::wait(state) })
+        send(
+            from,
+            &Ball {
+                ball: msg.ball - 1,
+                stop: msg.stop,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(if state.stop && msg.ball == 1 {
+            Next::stop(state)
+        } else {
+            Next::wait(state)
+        })
     }
 }
 

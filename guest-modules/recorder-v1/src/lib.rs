@@ -20,11 +20,16 @@ impl Process for Recorder {
     type Msg = Value;
 
     fn init((): ()) -> Result<Next<State>, String> {
-        Ok(Next::wait(State { version: 1, log: Vec::new() }))
+        Ok(Next::wait(State {
+            version: 1,
+            log: Vec::new(),
+        }))
     }
 
     fn handle(mut state: State, event: Event<Value>) -> Result<Next<State>, String> {
-        let Event::Message { from, msg } = event else { return Ok(Next::wait(state)) };
+        let Event::Message { from, msg } = event else {
+            return Ok(Next::wait(state));
+        };
         if msg == "quit" {
             return Ok(Next::stop(state));
         }

@@ -65,7 +65,9 @@ use bindings::hotswap::process::runtime as rt;
 use bindings::hotswap::process::types as wit;
 
 /// A process identifier. Displays Erlang-style as `<N>`; pid 0 is the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Pid(pub u64);
 
@@ -103,17 +105,29 @@ pub struct Next<S> {
 impl<S> Next<S> {
     /// Wait for the next message, forever.
     pub fn wait(state: S) -> Self {
-        Self { state, timeout_ms: None, stop: false }
+        Self {
+            state,
+            timeout_ms: None,
+            stop: false,
+        }
     }
 
     /// Wait for the next message, or time out after `ms` milliseconds (`receive ... after Ms`).
     pub fn after(state: S, ms: u64) -> Self {
-        Self { state, timeout_ms: Some(ms), stop: false }
+        Self {
+            state,
+            timeout_ms: Some(ms),
+            stop: false,
+        }
     }
 
     /// End the process (normally) after this step.
     pub fn stop(state: S) -> Self {
-        Self { state, timeout_ms: None, stop: true }
+        Self {
+            state,
+            timeout_ms: None,
+            stop: true,
+        }
     }
 }
 
@@ -247,8 +261,13 @@ pub fn wall_now() -> u64 {
 }
 
 fn encode<S: Serialize>(next: Next<S>) -> Result<wit::StepResult, String> {
-    let state = serde_json::to_vec(&next.state).map_err(|e| format!("failed to encode the state: {e}"))?;
-    Ok(wit::StepResult { state, timeout_ms: next.timeout_ms, stop: next.stop })
+    let state =
+        serde_json::to_vec(&next.state).map_err(|e| format!("failed to encode the state: {e}"))?;
+    Ok(wit::StepResult {
+        state,
+        timeout_ms: next.timeout_ms,
+        stop: next.stop,
+    })
 }
 
 #[doc(hidden)]
@@ -256,22 +275,34 @@ pub fn __init<P: Process>(args: Vec<u8>) -> Result<wit::StepResult, String> {
     let args = if args.is_empty() {
         P::Args::default()
     } else {
-        serde_json::from_slice(&args).map_err(|e| format!("bad init args {}: {e}", String::from_utf8_lossy(&args)))?
+        serde_json::from_slice(&args)
+            .map_err(|e| format!("bad init args {}: {e}", String::from_utf8_lossy(&args)))?
     };
     encode(P::init(args)?)
 }
 
 #[doc(hidden)]
 pub fn __step<P: Process>(state: Vec<u8>, event: wit::Event) -> Result<wit::StepResult, String> {
-    let state: P::State = serde_json::from_slice(&state)
-        .map_err(|e| format!("the state does not decode ({e}): {}", String::from_utf8_lossy(&state)))?;
+    let state: P::State = serde_json::from_slice(&state).map_err(|e| {
+        format!(
+            "the state does not decode ({e}): {}",
+            String::from_utf8_lossy(&state)
+        )
+    })?;
     let event = match event {
         wit::Event::Timeout => Event::Timeout,
         wit::Event::Message(m) => {
             let msg = serde_json::from_slice(&m.payload).map_err(|e| {
-                format!("message from <{}> not understood ({e}): {}", m.sender, String::from_utf8_lossy(&m.payload))
+                format!(
+                    "message from <{}> not understood ({e}): {}",
+                    m.sender,
+                    String::from_utf8_lossy(&m.payload)
+                )
             })?;
-            Event::Message { from: Pid(m.sender), msg }
+            Event::Message {
+                from: Pid(m.sender),
+                msg,
+            }
         }
     };
     encode(P::handle(state, event)?)

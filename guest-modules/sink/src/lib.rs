@@ -15,7 +15,9 @@ impl Process for Sink {
     }
 
     fn handle(count: u64, event: Event<IgnoredAny>) -> Result<Next<u64>, String> {
-        Ok(Next::wait(count + u64::from(matches!(event, Event::Message { .. }))))
+        Ok(Next::wait(
+            count + u64::from(matches!(event, Event::Message { .. })),
+        ))
     }
 }
 

@@ -23,21 +23,33 @@ impl Process for Slow {
     type Msg = Spin;
 
     fn init((): ()) -> Result<Next<State>, String> {
-        Ok(Next::wait(State { count: 0, version: 1 }))
+        Ok(Next::wait(State {
+            count: 0,
+            version: 1,
+        }))
     }
 
     fn handle(state: State, event: Event<Spin>) -> Result<Next<State>, String> {
-        let Event::Message { msg, .. } = event else { return Ok(Next::wait(state)) };
+        let Event::Message { msg, .. } = event else {
+            return Ok(Next::wait(state));
+        };
         let until = monotonic_now() + msg.spin_ms * 1_000_000;
         while monotonic_now() < until {
             std::hint::spin_loop();
         }
-        Ok(Next::wait(State { count: state.count + 1, version: 1 }))
+        Ok(Next::wait(State {
+            count: state.count + 1,
+            version: 1,
+        }))
     }
 
     fn migrate(_change: Change, state: Vec<u8>) -> Result<Vec<u8>, String> {
         let s: State = serde_json::from_slice(&state).map_err(|e| e.to_string())?;
-        serde_json::to_vec(&State { count: s.count, version: 1 }).map_err(|e| e.to_string())
+        serde_json::to_vec(&State {
+            count: s.count,
+            version: 1,
+        })
+        .map_err(|e| e.to_string())
     }
 }
 

@@ -17,7 +17,11 @@ struct Args {
 
 impl Default for Args {
     fn default() -> Self {
-        Self { server: None, interval_ms: 1000, name: "counter".into() }
+        Self {
+            server: None,
+            interval_ms: 1000,
+            name: "counter".into(),
+        }
     }
 }
 
@@ -35,7 +39,12 @@ impl Process for Ticker {
     type Msg = Value;
 
     fn init(args: Args) -> Result<Next<State>, String> {
-        let state = State { server: args.server, interval_ms: args.interval_ms, name: args.name, sent: 0 };
+        let state = State {
+            server: args.server,
+            interval_ms: args.interval_ms,
+            name: args.name,
+            sent: 0,
+        };
         Ok(Next::after(state, args.interval_ms))
     }
 

@@ -23,8 +23,13 @@ impl Client {
     ///
     /// # Errors
     /// When neither gives an address or a token, with the fix.
-    pub fn connect(host: Option<&str>, token: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
-        let read = |file: &str| std::fs::read_to_string(data_dir.join(file)).map(|s| s.trim().to_owned());
+    pub fn connect(
+        host: Option<&str>,
+        token: Option<&str>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let read =
+            |file: &str| std::fs::read_to_string(data_dir.join(file)).map(|s| s.trim().to_owned());
         let base = match host {
             Some(h) => h.trim_end_matches('/').to_owned(),
             None => read("address").with_context(|| {
@@ -38,10 +43,16 @@ impl Client {
         let token = match token {
             Some(t) => t.to_owned(),
             None => read("token").with_context(|| {
-                format!("no token: {} has no `token` file; pass --token T (or HOTSWAP_TOKEN)", data_dir.display())
+                format!(
+                    "no token: {} has no `token` file; pass --token T (or HOTSWAP_TOKEN)",
+                    data_dir.display()
+                )
             })?,
         };
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         Ok(Self { base, token, agent })
     }
 
@@ -58,7 +69,11 @@ impl Client {
     /// # Errors
     /// Connection failures and error answers, with the host's message.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let response = self.agent.get(self.url(path)).header("Authorization", self.auth()).call();
+        let response = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", self.auth())
+            .call();
         self.decode(path, response)
     }
 
@@ -80,8 +95,16 @@ impl Client {
     ///
     /// # Errors
     /// Connection failures and error answers, with the host's message.
-    pub fn post_json<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> anyhow::Result<T> {
-        let response = self.agent.post(self.url(path)).header("Authorization", self.auth()).send_json(body);
+    pub fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<T> {
+        let response = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", self.auth())
+            .send_json(body);
         self.decode(path, response)
     }
 
@@ -90,7 +113,11 @@ impl Client {
     /// # Errors
     /// Connection failures and error answers, with the host's message.
     pub fn delete(&self, path: &str) -> anyhow::Result<()> {
-        let response = self.agent.delete(self.url(path)).header("Authorization", self.auth()).call();
+        let response = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", self.auth())
+            .call();
         self.decode::<serde_json::Value>(path, response).map(drop)
     }
 
@@ -98,8 +125,16 @@ impl Client {
     ///
     /// # Errors
     /// Connection failures and error answers.
-    pub fn stream_lines(&self, path: &str, mut each: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<()> {
-        let response = self.agent.get(self.url(path)).header("Authorization", self.auth()).call();
+    pub fn stream_lines(
+        &self,
+        path: &str,
+        mut each: impl FnMut(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let response = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", self.auth())
+            .call();
         let response = self.check(path, response)?;
         let reader = std::io::BufReader::new(response.into_body().into_reader());
         for line in reader.lines() {
@@ -116,8 +151,12 @@ impl Client {
         path: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> anyhow::Result<ureq::http::Response<ureq::Body>> {
-        let mut response =
-            response.with_context(|| format!("cannot reach the host at {} (is `hotswap serve` running?)", self.base))?;
+        let mut response = response.with_context(|| {
+            format!(
+                "cannot reach the host at {} (is `hotswap serve` running?)",
+                self.base
+            )
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -136,8 +175,16 @@ impl Client {
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> anyhow::Result<T> {
         let mut response = self.check(path, response)?;
-        let text = response.body_mut().read_to_string().context("failed to read the host's answer")?;
-        let text = if text.trim().is_empty() { "null" } else { &text };
-        serde_json::from_str(text).with_context(|| format!("unexpected answer from the host for {path}: {text}"))
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .context("failed to read the host's answer")?;
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            &text
+        };
+        serde_json::from_str(text)
+            .with_context(|| format!("unexpected answer from the host for {path}: {text}"))
     }
 }

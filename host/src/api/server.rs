@@ -19,7 +19,9 @@ use tokio::sync::broadcast;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::{DeployQuery, LogEntry, LogsQuery, RollbackRequest, SpawnRequest, SpawnResponse, Status};
+use super::{
+    DeployQuery, LogEntry, LogsQuery, RollbackRequest, SpawnRequest, SpawnResponse, Status,
+};
 use crate::error::{DeployError, SendError, SpawnError};
 use crate::{DeployOptions, Host, Pid};
 
@@ -37,7 +39,11 @@ impl ApiState {
     /// Wraps `host` for the API, starting the log book that records its events.
     pub fn new(host: Host, token: &str) -> Arc<Self> {
         let logs = LogBook::start(&host);
-        Arc::new(Self { host, token_hash: Sha256::digest(token.as_bytes()).into(), logs })
+        Arc::new(Self {
+            host,
+            token_hash: Sha256::digest(token.as_bytes()).into(),
+            logs,
+        })
     }
 }
 
@@ -57,14 +63,22 @@ pub fn router(state: Arc<ApiState>, max_upload: usize) -> Router {
         .with_state(state)
 }
 
-async fn authenticate(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<ApiState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(given) = given else {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "missing `Authorization: Bearer <token>`; the token is in the data dir's `token` file").into_response();
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing `Authorization: Bearer <token>`; the token is in the data dir's `token` file",
+        )
+        .into_response();
     };
     // Comparing digests keeps the comparison independent of where the strings differ.
     let given: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
@@ -82,20 +96,29 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
     }
 }
 
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
         let status = match e {
-            DeployError::UnknownModule(_) | DeployError::UnknownVersion { .. } => StatusCode::NOT_FOUND,
+            DeployError::UnknownModule(_) | DeployError::UnknownVersion { .. } => {
+                StatusCode::NOT_FOUND
+            }
             DeployError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
@@ -124,7 +147,8 @@ impl From<SpawnError> for ApiError {
 }
 
 fn pid(raw: &str) -> Result<Pid, ApiError> {
-    raw.parse().map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, e))
+    raw.parse()
+        .map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, e))
 }
 
 async fn status(State(s): State<Arc<ApiState>>) -> Json<Status> {
@@ -148,10 +172,20 @@ async fn deploy(
     Query(q): Query<DeployQuery>,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("`{name}` is not a module name: use letters, digits, `-`, `_`, `.`")));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{name}` is not a module name: use letters, digits, `-`, `_`, `.`"),
+        ));
     }
-    let options = DeployOptions { dry_run: q.dry_run, atomic: q.atomic };
+    let options = DeployOptions {
+        dry_run: q.dry_run,
+        atomic: q.atomic,
+    };
     Ok(Json(s.host.deploy_with(&name, &body, options).await?))
 }
 
@@ -168,17 +202,27 @@ async fn processes(State(s): State<Arc<ApiState>>) -> impl IntoResponse {
     Json(s.host.processes().await)
 }
 
-async fn spawn(State(s): State<Arc<ApiState>>, Json(req): Json<SpawnRequest>) -> Result<impl IntoResponse, ApiError> {
+async fn spawn(
+    State(s): State<Arc<ApiState>>,
+    Json(req): Json<SpawnRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     let pid = s.host.spawn(&req.module, req.args.as_bytes()).await?;
     Ok((StatusCode::CREATED, Json(SpawnResponse { pid })))
 }
 
-async fn send(State(s): State<Arc<ApiState>>, Path(raw): Path<String>, body: Bytes) -> Result<StatusCode, ApiError> {
+async fn send(
+    State(s): State<Arc<ApiState>>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
     s.host.send(pid(&raw)?, &body)?;
     Ok(StatusCode::ACCEPTED)
 }
 
-async fn stop(State(s): State<Arc<ApiState>>, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn stop(
+    State(s): State<Arc<ApiState>>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.host.stop(pid(&raw)?)?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -201,7 +245,11 @@ async fn logs(State(s): State<Arc<ApiState>>, Query(q): Query<LogsQuery>) -> Res
         Ok(entry) if entry.seq > last && wanted(&entry) => Some(Ok(ndjson(&entry))),
         _ => None,
     });
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(head.chain(tail))).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(head.chain(tail)),
+    )
+        .into_response()
 }
 
 fn ndjson(entry: &LogEntry) -> String {
@@ -233,7 +281,11 @@ impl LogBook {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                let entry = LogEntry { seq: seq.fetch_add(1, Ordering::Relaxed) + 1, time_ms: now_ms(), event };
+                let entry = LogEntry {
+                    seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
+                    time_ms: now_ms(),
+                    event,
+                };
                 {
                     let mut book = book.lock().unwrap_or_else(|p| p.into_inner());
                     if book.len() == LOG_CAPACITY {
@@ -248,10 +300,18 @@ impl LogBook {
     }
 
     fn snapshot(&self) -> Vec<LogEntry> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -32,8 +32,12 @@ impl Demo {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let host = Host::new(HostConfig::default())?;
         let mut events = host.subscribe();
-        host.deploy("counter", COUNTER_V1).await.context("failed to load counter v1")?;
-        host.deploy("ticker", TICKER).await.context("failed to load the ticker")?;
+        host.deploy("counter", COUNTER_V1)
+            .await
+            .context("failed to load counter v1")?;
+        host.deploy("ticker", TICKER)
+            .await
+            .context("failed to load the ticker")?;
         let server = host.spawn("counter", b"").await?;
         let args = serde_json::json!({ "interval_ms": self.interval_ms }).to_string();
         let client = host.spawn("ticker", args.as_bytes()).await?;
@@ -44,11 +48,22 @@ impl Demo {
         );
 
         let stall = Duration::from_millis(self.interval_ms * 10) + Duration::from_secs(5);
-        let mut tally = Tally { server, client, ..Tally::default() };
-        let mut watch = Watch { events: &mut events, stall, tally: &mut tally };
+        let mut tally = Tally {
+            server,
+            client,
+            ..Tally::default()
+        };
+        let mut watch = Watch {
+            events: &mut events,
+            stall,
+            tally: &mut tally,
+        };
 
         watch.until(|t| t.v1_lines >= self.messages).await?;
-        let report = host.deploy("counter", COUNTER_V2).await.context("failed to load counter v2")?;
+        let report = host
+            .deploy("counter", COUNTER_V2)
+            .await
+            .context("failed to load counter v2")?;
         if let Some(stayed) = report.stayed.first() {
             bail!("the server did not move to v2: {}", stayed.reason);
         }
@@ -65,7 +80,9 @@ impl Demo {
         println!("sent {sent}, handled {handled}, lost {lost}");
         let mut problems = tally.problems;
         if handled != sent {
-            problems.push(format!("the client sent {sent} messages but the server handled {handled}"));
+            problems.push(format!(
+                "the client sent {sent} messages but the server handled {handled}"
+            ));
         }
         if problems.is_empty() {
             Ok(ExitCode::SUCCESS)
@@ -103,7 +120,12 @@ impl Tally {
                     self.server_line(&line);
                 }
             }
-            HostEvent::Swapped { pid, from, to, pause_us } if pid == self.server => {
+            HostEvent::Swapped {
+                pid,
+                from,
+                to,
+                pause_us,
+            } if pid == self.server => {
                 self.swapped = true;
                 println!(
                     "== counter v{to} loaded: server {pid} moved from v{from} to v{to} at its step boundary, \
@@ -112,11 +134,18 @@ impl Tally {
                 );
             }
             HostEvent::Crashed { pid, reason, .. } | HostEvent::Reverted { pid, reason, .. } => {
-                self.problems.push(format!("process {pid} failed: {reason}"));
+                self.problems
+                    .push(format!("process {pid} failed: {reason}"));
             }
-            HostEvent::Exited { pid, reason, messages_out, .. } => {
+            HostEvent::Exited {
+                pid,
+                reason,
+                messages_out,
+                ..
+            } => {
                 if reason != ExitReason::Normal {
-                    self.problems.push(format!("process {pid} ended abnormally: {reason}"));
+                    self.problems
+                        .push(format!("process {pid} ended abnormally: {reason}"));
                 }
                 if pid == self.client {
                     self.client_sent = Some(messages_out);
@@ -130,29 +159,41 @@ impl Tally {
 
     /// Checks one `<count>: Server <pid> received message <stamp> from <pid>` line.
     fn server_line(&mut self, line: &str) {
-        let Some((count, rest)) = line.split_once(": ") else { return };
-        let Some(stamp) = rest.strip_prefix(&format!("Server {} received message ", self.server)) else {
+        let Some((count, rest)) = line.split_once(": ") else {
             return;
         };
-        let (Ok(count), Some(Ok(stamp))) = (count.parse::<u64>(), stamp.split(' ').next().map(str::parse::<u64>))
+        let Some(stamp) = rest.strip_prefix(&format!("Server {} received message ", self.server))
         else {
-            return self.problems.push(format!("unexpected server line: {line}"));
+            return;
+        };
+        let (Ok(count), Some(Ok(stamp))) = (
+            count.parse::<u64>(),
+            stamp.split(' ').next().map(str::parse::<u64>),
+        ) else {
+            return self
+                .problems
+                .push(format!("unexpected server line: {line}"));
         };
         if stamp < self.last_stamp {
-            self.problems.push(format!("message out of order: {stamp} after {}", self.last_stamp));
+            self.problems.push(format!(
+                "message out of order: {stamp} after {}",
+                self.last_stamp
+            ));
         }
         self.last_stamp = stamp;
         if !self.swapped {
             self.v1_lines += 1;
             if count != 0 {
-                self.problems.push(format!("v1 printed count {count}; it never increments"));
+                self.problems
+                    .push(format!("v1 printed count {count}; it never increments"));
             }
             return;
         }
         self.v2_lines += 1;
         let expected = *self.next_count.get_or_insert(count);
         if count != expected {
-            self.problems.push(format!("v2 printed count {count}, expected {expected}"));
+            self.problems
+                .push(format!("v2 printed count {count}, expected {expected}"));
         }
         self.next_count = Some(count + 1);
     }
@@ -170,7 +211,9 @@ impl Watch<'_> {
         while !done(self.tally) {
             let event = match tokio::time::timeout(self.stall, self.events.recv()).await {
                 Ok(Ok(event)) => event,
-                Ok(Err(broadcast::error::RecvError::Lagged(n))) => bail!("the demo missed {n} host events"),
+                Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
+                    bail!("the demo missed {n} host events")
+                }
                 Ok(Err(broadcast::error::RecvError::Closed)) => bail!("the host stopped"),
                 Err(_) => bail!("the demo stalled: nothing happened for {:?}", self.stall),
             };

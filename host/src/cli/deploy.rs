@@ -11,7 +11,9 @@ use crate::SwapReport;
 /// Upload FILE.wasm as the next version of module NAME on a running host and swap its processes
 /// to it; prints the version and who moved, who stayed and why.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  hotswap deploy counter counter-v2.wasm\n  hotswap deploy counter counter-v3.wasm --dry-run\n  hotswap deploy counter counter-v3.wasm --atomic --format json")]
+#[command(
+    after_help = "Examples:\n  hotswap deploy counter counter-v2.wasm\n  hotswap deploy counter counter-v3.wasm --dry-run\n  hotswap deploy counter counter-v3.wasm --atomic --format json"
+)]
 pub struct Deploy {
     /// Module name (letters, digits, `-`, `_`, `.`).
     #[arg(value_name = "NAME")]
@@ -31,12 +33,20 @@ pub struct Deploy {
 
 impl Deploy {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let bytes = std::fs::read(&self.file).with_context(|| format!("failed to read {}", self.file.display()))?;
+        let bytes = std::fs::read(&self.file)
+            .with_context(|| format!("failed to read {}", self.file.display()))?;
         let client = self.remote.client()?;
-        let path = format!("/v1/modules/{}?dry_run={}&atomic={}", self.name, self.dry_run, self.atomic);
+        let path = format!(
+            "/v1/modules/{}?dry_run={}&atomic={}",
+            self.name, self.dry_run, self.atomic
+        );
         let report: SwapReport = client.post_bytes(&path, &bytes)?;
         self.remote.print(&report, print_report)?;
         // Exit 0 when every process moved (or would), 2 when some stayed.
-        Ok(if report.stayed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        Ok(if report.stayed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        })
     }
 }

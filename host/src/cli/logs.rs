@@ -46,9 +46,24 @@ impl Logs {
 fn plain(event: &HostEvent) -> String {
     match event {
         HostEvent::Output { pid, line } => format!("{pid} {line}"),
-        HostEvent::Swapped { pid, from, to, pause_us } => format!("{pid} [swapped v{from} -> v{to}, paused {pause_us} µs]"),
-        HostEvent::Crashed { pid, reason, dropped, .. } => format!("{pid} [step failed, dropped {dropped}: {reason}]"),
-        HostEvent::Reverted { pid, from, to, reason } => format!("{pid} [v{from} failed its first step, back on v{to}: {reason}]"),
+        HostEvent::Swapped {
+            pid,
+            from,
+            to,
+            pause_us,
+        } => format!("{pid} [swapped v{from} -> v{to}, paused {pause_us} µs]"),
+        HostEvent::Crashed {
+            pid,
+            reason,
+            dropped,
+            ..
+        } => format!("{pid} [step failed, dropped {dropped}: {reason}]"),
+        HostEvent::Reverted {
+            pid,
+            from,
+            to,
+            reason,
+        } => format!("{pid} [v{from} failed its first step, back on v{to}: {reason}]"),
         HostEvent::Exited { pid, reason, .. } => format!("{pid} [exited: {reason}]"),
     }
 }

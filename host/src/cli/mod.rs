@@ -21,7 +21,11 @@ use clap::{Parser, Subcommand};
 
 /// Run WebAssembly components as Erlang-style processes and swap their code while they run.
 #[derive(Debug, Parser)]
-#[command(name = "hotswap", version, after_help = "Try `hotswap demo` first.\n\nLogs go to stderr; set RUST_LOG=hotswap=debug for more.")]
+#[command(
+    name = "hotswap",
+    version,
+    after_help = "Try `hotswap demo` first.\n\nLogs go to stderr; set RUST_LOG=hotswap=debug for more."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

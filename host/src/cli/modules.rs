@@ -19,8 +19,17 @@ impl Modules {
             for m in modules {
                 println!("{}", m.name);
                 for v in &m.versions {
-                    let current = if v.version == m.current { " (current)" } else { "" };
-                    println!("  v{}{current}: {} process(es), sha256 {}", v.version, v.processes, &v.sha256[..16]);
+                    let current = if v.version == m.current {
+                        " (current)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "  v{}{current}: {} process(es), sha256 {}",
+                        v.version,
+                        v.processes,
+                        &v.sha256[..16]
+                    );
                 }
             }
         })?;

@@ -16,7 +16,10 @@ impl Ps {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let processes: Vec<ProcessInfo> = self.remote.client()?.get("/v1/processes")?;
         self.remote.print(&processes, |ps| {
-            println!("{:<7} {:<16} {:>7} {:>8} {:>8} {:>8} {:>7} {:>11}  LAST ERROR", "PID", "MODULE", "VERSION", "STEPS", "IN", "OUT", "MAILBOX", "STATE");
+            println!(
+                "{:<7} {:<16} {:>7} {:>8} {:>8} {:>8} {:>7} {:>11}  LAST ERROR",
+                "PID", "MODULE", "VERSION", "STEPS", "IN", "OUT", "MAILBOX", "STATE"
+            );
             for p in ps {
                 println!(
                     "{:<7} {:<16} {:>7} {:>8} {:>8} {:>8} {:>7} {:>9} B  {}",

@@ -15,7 +15,13 @@ pub struct Remote {
     #[arg(long, value_name = "URL", env = "HOTSWAP_HOST", global = true)]
     host: Option<String>,
     /// The host's bearer token (default: the `token` file in the data dir).
-    #[arg(long, value_name = "T", env = "HOTSWAP_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "T",
+        env = "HOTSWAP_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     token: Option<String>,
     /// The data dir `serve` uses (default: $XDG_DATA_HOME/hotswap or ~/.local/share/hotswap).
     #[arg(long, value_name = "DIR", env = "HOTSWAP_DATA_DIR", global = true)]
@@ -60,13 +66,28 @@ pub fn print_report(report: &crate::SwapReport) {
         "not made current (atomic deploy aborted)"
     };
     println!("{} version {}: {what}", report.module, report.version);
-    let verb = if report.dry_run { "would move" } else { "moved" };
-    println!("  {verb}: {} process(es) in {} µs", report.moved.len(), report.elapsed_us);
+    let verb = if report.dry_run {
+        "would move"
+    } else {
+        "moved"
+    };
+    println!(
+        "  {verb}: {} process(es) in {} µs",
+        report.moved.len(),
+        report.elapsed_us
+    );
     for m in &report.moved {
-        println!("    {} v{} -> v{} (pause {} µs)", m.pid, m.from, report.version, m.pause_us);
+        println!(
+            "    {} v{} -> v{} (pause {} µs)",
+            m.pid, m.from, report.version, m.pause_us
+        );
     }
     if !report.stayed.is_empty() {
-        let verb = if report.dry_run { "would stay" } else { "stayed" };
+        let verb = if report.dry_run {
+            "would stay"
+        } else {
+            "stayed"
+        };
         println!("  {verb}: {} process(es)", report.stayed.len());
         for s in &report.stayed {
             println!("    {} on v{}: {}", s.pid, s.version, s.reason);

@@ -23,11 +23,15 @@ pub struct Rollback {
 
 impl Rollback {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let report: SwapReport = self
-            .remote
-            .client()?
-            .post_json(&format!("/v1/modules/{}/rollback", self.name), &RollbackRequest { to: self.to })?;
+        let report: SwapReport = self.remote.client()?.post_json(
+            &format!("/v1/modules/{}/rollback", self.name),
+            &RollbackRequest { to: self.to },
+        )?;
         self.remote.print(&report, print_report)?;
-        Ok(if report.stayed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        Ok(if report.stayed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        })
     }
 }

@@ -18,7 +18,9 @@ use crate::{Host, HostConfig, HostEvent};
 /// Each FILE becomes a module named after the file (`counter-v1.wasm` -> `counter-v1`) and one
 /// process of it. Stops when every process has ended, or on Ctrl-C.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  hotswap examples --out ex\n  hotswap run ex/counter-v1.wasm ex/ticker.wasm --arg '' --arg '{\"interval_ms\": 500}' --watch\n  # then, in another terminal: cp ex/counter-v2.wasm ex/counter-v1.wasm")]
+#[command(
+    after_help = "Example:\n  hotswap examples --out ex\n  hotswap run ex/counter-v1.wasm ex/ticker.wasm --arg '' --arg '{\"interval_ms\": 500}' --watch\n  # then, in another terminal: cp ex/counter-v2.wasm ex/counter-v1.wasm"
+)]
 pub struct Run {
     /// Component files (`.wasm`, built for wasm32-wasip2).
     #[arg(required = true, value_name = "FILE.wasm")]
@@ -35,7 +37,11 @@ pub struct Run {
 impl Run {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         if self.args.len() > self.files.len() {
-            bail!("{} --arg values for {} files: give at most one per file, in order", self.args.len(), self.files.len());
+            bail!(
+                "{} --arg values for {} files: give at most one per file, in order",
+                self.args.len(),
+                self.files.len()
+            );
         }
         let host = Host::new(HostConfig::default())?;
         let mut events = host.subscribe();
@@ -45,8 +51,11 @@ impl Run {
             if modules.values().any(|n| *n == name) {
                 bail!("two files would both be module `{name}`: rename one");
             }
-            let bytes = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
-            host.deploy(&name, &bytes).await.with_context(|| format!("failed to load {}", file.display()))?;
+            let bytes = std::fs::read(file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            host.deploy(&name, &bytes)
+                .await
+                .with_context(|| format!("failed to load {}", file.display()))?;
             let args = self.args.get(i).map(String::as_str).unwrap_or("");
             let pid = host.spawn(&name, args.as_bytes()).await?;
             eprintln!("{pid} started: module `{name}` from {}", file.display());
@@ -54,7 +63,11 @@ impl Run {
         }
 
         let (changed_tx, mut changed) = mpsc::unbounded_channel();
-        let _watcher = if self.watch { Some(watch(&modules, changed_tx)?) } else { None };
+        let _watcher = if self.watch {
+            Some(watch(&modules, changed_tx)?)
+        } else {
+            None
+        };
         let mut alive = host.processes().await.len();
         loop {
             tokio::select! {
@@ -99,7 +112,10 @@ fn canonical(file: &Path) -> PathBuf {
 }
 
 /// Watches the directories of the files (so that files replaced by rename are seen too).
-fn watch(modules: &HashMap<PathBuf, String>, changed: mpsc::UnboundedSender<PathBuf>) -> anyhow::Result<notify::RecommendedWatcher> {
+fn watch(
+    modules: &HashMap<PathBuf, String>,
+    changed: mpsc::UnboundedSender<PathBuf>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let files: Vec<PathBuf> = modules.keys().cloned().collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
@@ -115,38 +131,66 @@ fn watch(modules: &HashMap<PathBuf, String>, changed: mpsc::UnboundedSender<Path
     .context("failed to start watching files")?;
     for file in modules.keys() {
         let dir = file.parent().unwrap_or(Path::new("."));
-        watcher.watch(dir, RecursiveMode::NonRecursive).with_context(|| format!("failed to watch {}", dir.display()))?;
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("failed to watch {}", dir.display()))?;
     }
     Ok(watcher)
 }
 
 async fn redeploy(host: &Host, modules: &HashMap<PathBuf, String>, path: &Path) {
-    let Some(name) = modules.get(path) else { return };
+    let Some(name) = modules.get(path) else {
+        return;
+    };
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => return eprintln!("{} changed but cannot be read: {e}", path.display()),
     };
     match host.deploy(name, &bytes).await {
         Ok(report) => {
-            eprintln!("{} changed: module `{name}` is now version {}", path.display(), report.version);
+            eprintln!(
+                "{} changed: module `{name}` is now version {}",
+                path.display(),
+                report.version
+            );
             for m in &report.stayed {
                 eprintln!("  {} stayed on version {}: {}", m.pid, m.version, m.reason);
             }
         }
-        Err(e) => eprintln!("{} changed but was not loaded (processes keep running the old code): {e}", path.display()),
+        Err(e) => eprintln!(
+            "{} changed but was not loaded (processes keep running the old code): {e}",
+            path.display()
+        ),
     }
 }
 
 fn report(event: &HostEvent) {
     match event {
         HostEvent::Output { pid, line } => println!("{pid} {line}"),
-        HostEvent::Swapped { pid, from, to, pause_us } => {
+        HostEvent::Swapped {
+            pid,
+            from,
+            to,
+            pause_us,
+        } => {
             eprintln!("{pid} swapped from version {from} to {to} (paused {pause_us} µs)");
         }
-        HostEvent::Crashed { pid, reason, dropped, .. } => {
-            eprintln!("{pid} step failed, restarted from the state before it (dropped {dropped}): {reason}");
+        HostEvent::Crashed {
+            pid,
+            reason,
+            dropped,
+            ..
+        } => {
+            eprintln!(
+                "{pid} step failed, restarted from the state before it (dropped {dropped}): {reason}"
+            );
         }
-        HostEvent::Reverted { pid, from, to, reason } => {
+        HostEvent::Reverted {
+            pid,
+            from,
+            to,
+            reason,
+        } => {
             eprintln!("{pid} version {from} failed its first step, back on version {to}: {reason}");
         }
         HostEvent::Exited { pid, reason, .. } => eprintln!("{pid} exited: {reason}"),

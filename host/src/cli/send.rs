@@ -27,12 +27,16 @@ pub struct Send {
 
 impl Send {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let bytes = if self.raw || serde_json::from_str::<serde_json::Value>(&self.payload).is_ok() {
+        let bytes = if self.raw || serde_json::from_str::<serde_json::Value>(&self.payload).is_ok()
+        {
             self.payload.into_bytes()
         } else {
             serde_json::to_vec(&self.payload)?
         };
-        let _: serde_json::Value = self.remote.client()?.post_bytes(&format!("/v1/processes/{}/messages", self.pid.0), &bytes)?;
+        let _: serde_json::Value = self
+            .remote
+            .client()?
+            .post_bytes(&format!("/v1/processes/{}/messages", self.pid.0), &bytes)?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -13,7 +13,9 @@ use crate::{Host, HostConfig};
 /// Run the long-running host: modules persist in the data dir, the control API listens on
 /// loopback, and every request needs the token `serve` stores in the data dir.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  hotswap serve &\n  hotswap examples --out ex\n  hotswap deploy counter ex/counter-v1.wasm\n  hotswap spawn counter\n  hotswap logs -f")]
+#[command(
+    after_help = "Example:\n  hotswap serve &\n  hotswap examples --out ex\n  hotswap deploy counter ex/counter-v1.wasm\n  hotswap spawn counter\n  hotswap logs -f"
+)]
 pub struct Serve {
     /// Address of the control API. Port 0 picks a free port (written to DIR/address).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7420")]
@@ -42,7 +44,10 @@ impl Serve {
         let dir = self.data_dir.unwrap_or_else(DataDir::default_path);
         let data = DataDir::open(&dir)?;
         let token = data.token()?;
-        let host = Host::new(HostConfig { data_dir: Some(dir.clone()), ..HostConfig::default() })?;
+        let host = Host::new(HostConfig {
+            data_dir: Some(dir.clone()),
+            ..HostConfig::default()
+        })?;
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
             .with_context(|| format!("failed to listen on {}", self.listen))?;
@@ -56,7 +61,10 @@ impl Serve {
             dir.join("token").display()
         );
         let app = router(ApiState::new(host, &token), self.max_upload_mib << 20);
-        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the control API failed")?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("the control API failed")?;
         eprintln!("hotswap stopped");
         Ok(ExitCode::SUCCESS)
     }

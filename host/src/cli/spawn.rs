@@ -21,7 +21,10 @@ pub struct Spawn {
 
 impl Spawn {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let request = SpawnRequest { module: self.name, args: self.args };
+        let request = SpawnRequest {
+            module: self.name,
+            args: self.args,
+        };
         let response: SpawnResponse = self.remote.client()?.post_json("/v1/processes", &request)?;
         self.remote.print(&response, |r| println!("{}", r.pid))?;
         Ok(ExitCode::SUCCESS)

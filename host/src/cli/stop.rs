@@ -17,7 +17,9 @@ pub struct Stop {
 
 impl Stop {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        self.remote.client()?.delete(&format!("/v1/processes/{}", self.pid.0))?;
+        self.remote
+            .client()?
+            .delete(&format!("/v1/processes/{}", self.pid.0))?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -28,7 +28,12 @@ pub struct StepCtx {
 impl StepCtx {
     pub(crate) fn new(pid: Pid, shared: Arc<Shared>) -> Self {
         let limits = crate::engine::store_limits(shared.config.engine.max_memory_bytes);
-        Self { pid, effects: Effects::default(), shared, limits }
+        Self {
+            pid,
+            effects: Effects::default(),
+            shared,
+            limits,
+        }
     }
 }
 
@@ -97,20 +102,33 @@ impl RuntimeHost for StepCtx {
             tokio::sync::mpsc::error::TrySendError::Full(_) => SendError::MailboxFull,
             tokio::sync::mpsc::error::TrySendError::Closed(_) => SendError::NoSuchProcess,
         })?;
-        self.effects.items.push(Effect::Send(permit, Message { sender: self.pid.0, payload }));
+        self.effects.items.push(Effect::Send(
+            permit,
+            Message {
+                sender: self.pid.0,
+                payload,
+            },
+        ));
         Ok(())
     }
 
     fn spawn(&mut self, module: String, args: Vec<u8>) -> Result<u64, String> {
-        let spawning = self.shared.prepare_spawn(&module).map_err(|e| e.to_string())?;
+        let spawning = self
+            .shared
+            .prepare_spawn(&module)
+            .map_err(|e| e.to_string())?;
         let pid = spawning.pid;
-        self.effects.items.push(Effect::Spawn(Box::new(spawning), args));
+        self.effects
+            .items
+            .push(Effect::Spawn(Box::new(spawning), args));
         Ok(pid.0)
     }
 
     fn register(&mut self, name: String) -> Result<(), String> {
         match self.shared.whereis(&name) {
-            Some(holder) if holder != self.pid => Err(format!("the name `{name}` is registered by process {holder}")),
+            Some(holder) if holder != self.pid => Err(format!(
+                "the name `{name}` is registered by process {holder}"
+            )),
             _ => {
                 self.effects.items.push(Effect::Register(name));
                 Ok(())
@@ -142,6 +160,9 @@ impl RuntimeHost for StepCtx {
     }
 
     fn wall_now(&mut self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 }

@@ -32,7 +32,9 @@ use crate::registry::ModuleVersion;
 use effects::StepCtx;
 
 /// A process identifier. Displayed Erlang-style as `<N>`; pid 0 is the host itself.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Pid(pub u64);
 
@@ -46,7 +48,10 @@ impl std::str::FromStr for Pid {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let digits = s.trim().trim_start_matches('<').trim_end_matches('>');
-        digits.parse().map(Pid).map_err(|_| format!("`{s}` is not a pid: write it as 3 or <3>"))
+        digits
+            .parse()
+            .map(Pid)
+            .map_err(|_| format!("`{s}` is not a pid: write it as 3 or <3>"))
     }
 }
 
@@ -74,8 +79,14 @@ impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExitReason::Normal => write!(f, "normal"),
-            ExitReason::Stopped { undelivered } => write!(f, "stopped by the host ({undelivered} messages undelivered)"),
-            ExitReason::Failed { reason, undelivered } => {
+            ExitReason::Stopped { undelivered } => write!(
+                f,
+                "stopped by the host ({undelivered} messages undelivered)"
+            ),
+            ExitReason::Failed {
+                reason,
+                undelivered,
+            } => {
                 write!(f, "failed: {reason} ({undelivered} messages undelivered)")
             }
         }
@@ -122,7 +133,10 @@ pub(crate) enum Control {
         decision: Option<oneshot::Receiver<bool>>,
     },
     /// Try the migration to this version on a copy of the state and report; change nothing.
-    Trial { to: Arc<ModuleVersion>, reply: oneshot::Sender<SwapOutcome> },
+    Trial {
+        to: Arc<ModuleVersion>,
+        reply: oneshot::Sender<SwapOutcome>,
+    },
     /// Report a snapshot.
     Inspect(oneshot::Sender<ProcessInfo>),
     /// End the process.
@@ -157,8 +171,18 @@ impl Spawning {
     pub fn new(pid: Pid, version: Arc<ModuleVersion>, mailbox_capacity: usize) -> Self {
         let (mailbox_tx, mailbox) = mpsc::channel(mailbox_capacity.max(1));
         let (control_tx, control) = mpsc::unbounded_channel();
-        let handle = ProcessHandle { mailbox: mailbox_tx, control: control_tx, busy: Arc::default() };
-        Self { pid, version, handle, mailbox, control }
+        let handle = ProcessHandle {
+            mailbox: mailbox_tx,
+            control: control_tx,
+            busy: Arc::default(),
+        };
+        Self {
+            pid,
+            version,
+            handle,
+            mailbox,
+            control,
+        }
     }
 
     pub fn into_process(self, shared: Arc<Shared>) -> (Process, ProcessHandle) {
@@ -227,7 +251,11 @@ impl Process {
     }
 
     /// The process's whole life: `init`, then one step per event until it stops.
-    pub async fn run(mut self, args: Vec<u8>, started: Option<oneshot::Sender<Result<(), String>>>) {
+    pub async fn run(
+        mut self,
+        args: Vec<u8>,
+        started: Option<oneshot::Sender<Result<(), String>>>,
+    ) {
         let flow = match self.init(&args) {
             Ok(flow) => {
                 if let Some(tx) = started {
@@ -240,7 +268,10 @@ impl Process {
                 if let Some(tx) = started {
                     let _ = tx.send(Err(reason.clone()));
                 }
-                Flow::Exit(ExitReason::Failed { reason, undelivered: 0 })
+                Flow::Exit(ExitReason::Failed {
+                    reason,
+                    undelivered: 0,
+                })
             }
         };
         let reason = match flow {
@@ -296,7 +327,12 @@ impl Process {
         }
         let max = self.shared.config.max_cached_instances;
         let counter = &self.shared.cached_instances;
-        if counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok() {
+        if counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+        {
             self.cached = true;
         } else {
             self.live = None;
@@ -318,7 +354,10 @@ impl Process {
     }
 
     fn instantiate(&self, version: &ModuleVersion) -> anyhow::Result<Instance> {
-        self.shared.engine.instantiate(&version.prepared, StepCtx::new(self.pid, self.shared.clone()))
+        self.shared.engine.instantiate(
+            &version.prepared,
+            StepCtx::new(self.pid, self.shared.clone()),
+        )
     }
 
     fn init(&mut self, args: &[u8]) -> Result<Flow, String> {
@@ -362,21 +401,31 @@ impl Process {
     ) -> Result<(StepResult, effects::Effects), Failure> {
         match result {
             Err(trap) => Err(Failure::Trapped(format!("{trap:#}"))),
-            Ok(Err(refusal)) => Err(Failure::Refused(format!("the guest returned an error: {refusal}"))),
-            Ok(Ok(r)) if r.state.len() > self.shared.config.max_state_bytes => Err(Failure::Refused(format!(
-                "the guest returned a state of {} bytes, over the limit of {} bytes",
-                r.state.len(),
-                self.shared.config.max_state_bytes
+            Ok(Err(refusal)) => Err(Failure::Refused(format!(
+                "the guest returned an error: {refusal}"
             ))),
+            Ok(Ok(r)) if r.state.len() > self.shared.config.max_state_bytes => {
+                Err(Failure::Refused(format!(
+                    "the guest returned a state of {} bytes, over the limit of {} bytes",
+                    r.state.len(),
+                    self.shared.config.max_state_bytes
+                )))
+            }
             Ok(Ok(r)) => Ok((r, std::mem::take(&mut instance.ctx().effects))),
         }
     }
 
     fn commit(&mut self, (result, effects): (StepResult, effects::Effects)) -> Flow {
         self.state = result.state;
-        self.deadline = result.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        self.deadline = result
+            .timeout_ms
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
         self.messages_out += effects.commit(&self.shared, self.pid);
-        if result.stop { Flow::Exit(ExitReason::Normal) } else { Flow::Continue }
+        if result.stop {
+            Flow::Exit(ExitReason::Normal)
+        } else {
+            Flow::Continue
+        }
     }
 
     fn step_failed(&mut self, event: Event, reason: String) -> Flow {
@@ -386,7 +435,12 @@ impl Process {
             self.state = probation.state;
             self.live = None;
             tracing::warn!(pid = %self.pid, module = %self.version.module, from, to = self.version.number, "first step on the new version failed, reverted: {reason}");
-            self.shared.emit(HostEvent::Reverted { pid: self.pid, from, to: self.version.number, reason: reason.clone() });
+            self.shared.emit(HostEvent::Reverted {
+                pid: self.pid,
+                from,
+                to: self.version.number,
+                reason: reason.clone(),
+            });
             self.last_error = Some(reason);
             self.pending = Some(event);
             return Flow::Continue;
@@ -411,14 +465,21 @@ impl Process {
                 window,
                 self.shared.config.max_restarts
             );
-            return Flow::Exit(ExitReason::Failed { reason, undelivered: self.mailbox.len() });
+            return Flow::Exit(ExitReason::Failed {
+                reason,
+                undelivered: self.mailbox.len(),
+            });
         }
         Flow::Continue
     }
 
     async fn control(&mut self, control: Control) -> Flow {
         match control {
-            Control::Swap { to, reply, decision } => self.swap(to, reply, decision).await,
+            Control::Swap {
+                to,
+                reply,
+                decision,
+            } => self.swap(to, reply, decision).await,
             Control::Trial { to, reply } => {
                 let from = self.version.number;
                 let started = Instant::now();
@@ -426,8 +487,14 @@ impl Process {
                     SwapOutcome::AlreadyThere
                 } else {
                     match self.migrate_to(&to) {
-                        Ok(_) => SwapOutcome::Moved { from, pause: started.elapsed() },
-                        Err(reason) => SwapOutcome::Stayed { version: from, reason },
+                        Ok(_) => SwapOutcome::Moved {
+                            from,
+                            pause: started.elapsed(),
+                        },
+                        Err(reason) => SwapOutcome::Stayed {
+                            version: from,
+                            reason,
+                        },
                     }
                 };
                 let _ = reply.send(outcome);
@@ -435,7 +502,11 @@ impl Process {
             Control::Inspect(reply) => {
                 let _ = reply.send(self.info());
             }
-            Control::Stop => return Flow::Exit(ExitReason::Stopped { undelivered: self.mailbox.len() }),
+            Control::Stop => {
+                return Flow::Exit(ExitReason::Stopped {
+                    undelivered: self.mailbox.len(),
+                });
+            }
         }
         Flow::Continue
     }
@@ -459,7 +530,10 @@ impl Process {
             Ok(migrated) => migrated,
             Err(reason) => {
                 self.last_error = Some(reason.clone());
-                let _ = reply.send(SwapOutcome::Stayed { version: from, reason });
+                let _ = reply.send(SwapOutcome::Stayed {
+                    version: from,
+                    reason,
+                });
                 return;
             }
         };
@@ -474,11 +548,19 @@ impl Process {
         }
         let old_version = std::mem::replace(&mut self.version, to);
         let old_state = std::mem::replace(&mut self.state, state);
-        self.probation = Some(Probation { version: old_version, state: old_state });
+        self.probation = Some(Probation {
+            version: old_version,
+            state: old_state,
+        });
         self.live = Some(instance);
         let (pid, to, pause_us) = (self.pid, self.version.number, pause.as_micros() as u64);
         tracing::info!(%pid, module = %self.version.module, from, to, pause_us, "process swapped");
-        self.shared.emit(HostEvent::Swapped { pid, from, to, pause_us });
+        self.shared.emit(HostEvent::Swapped {
+            pid,
+            from,
+            to,
+            pause_us,
+        });
     }
 
     /// Converts the state for `to` and instantiates it. Upgrades call `migrate(upgrade-from)` on the
@@ -488,17 +570,22 @@ impl Process {
         let from = self.version.number;
         if to.number > from {
             let mut instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
-            let state = self.check_migrated(instance.migrate(Change::UpgradeFrom(from), &self.state))?;
+            let state =
+                self.check_migrated(instance.migrate(Change::UpgradeFrom(from), &self.state))?;
             Ok((state, instance))
         } else {
             let mut leaving = self.instance().map_err(|e| format!("{e:#}"))?;
-            let state = self.check_migrated(leaving.migrate(Change::DowngradeTo(to.number), &self.state))?;
+            let state =
+                self.check_migrated(leaving.migrate(Change::DowngradeTo(to.number), &self.state))?;
             let instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
             Ok((state, instance))
         }
     }
 
-    fn check_migrated(&self, result: crate::engine::CallResult<Vec<u8>>) -> Result<Vec<u8>, String> {
+    fn check_migrated(
+        &self,
+        result: crate::engine::CallResult<Vec<u8>>,
+    ) -> Result<Vec<u8>, String> {
         match result {
             Err(trap) => Err(format!("{trap:#}")),
             Ok(Err(refusal)) => Err(format!("migrate refused: {refusal}")),
