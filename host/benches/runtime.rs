@@ -36,11 +36,22 @@ fn main() {
         rt.block_on(fan_in());
     }
     if run("swap") {
-        rt.block_on(swap(scale));
+        rt.block_on(swap());
+    }
+    if run("pairs") {
+        rt.block_on(pairs());
     }
     if run("spawn") {
         rt.block_on(spawn(scale));
     }
+    if run("coldstart") {
+        rt.block_on(cold_start());
+    }
+}
+
+/// Prints a machine-readable figure (`bench/run.sh` compares these keys with Erlang's).
+fn result(key: &str, value: f64) {
+    println!("RESULT {key} {value:.3}");
 }
 
 fn host() -> Host {
@@ -194,18 +205,19 @@ async fn fan_in() {
         }
         let (p50, _, _) = median(samples);
         println!("{senders:>6} {:>12.2} M", p50 / 1e6);
+        result(&format!("fanin_msgs_per_s@{senders}"), p50);
     }
     println!();
 }
 
 /// Upgrade with `migrate` of N idle processes.
-async fn swap(scale: usize) {
+async fn swap() {
     println!("## swap with migrate: N idle processes, v1 -> v2");
     println!(
         "{:>8} {:>14} {:>12} {:>12} {:>6}",
         "N", "all moved", "pause p50", "pause p99", "lost"
     );
-    for n in [1usize, 1000, 10_000 * scale] {
+    for n in [1usize, 1000, 100_000] {
         let host = host();
         deploy(&host, "counter", guests::COUNTER_V2).await;
         let mut pids = Vec::with_capacity(n);
@@ -231,6 +243,10 @@ async fn swap(scale: usize) {
             p(0.99),
             n - report.moved.len()
         );
+        result(&format!("swap_all_ms@{n}"), all.as_secs_f64() * 1e3);
+        result(&format!("swap_pause_p50_us@{n}"), p(0.5));
+        result(&format!("swap_pause_p99_us@{n}"), p(0.99));
+        result(&format!("swap_lost@{n}"), (n - report.moved.len()) as f64);
     }
     println!();
 }
@@ -239,7 +255,12 @@ async fn swap(scale: usize) {
 async fn spawn(scale: usize) {
     println!("## spawn N idle processes");
     println!("{:>9} {:>14} {:>16}", "N", "per spawn", "RSS per process");
-    for n in [10_000usize, 100_000 * scale] {
+    let sizes: &[usize] = if scale >= 10 {
+        &[100_000, 1_000_000]
+    } else {
+        &[100_000]
+    };
+    for &n in sizes {
         let host = host();
         deploy(&host, "sink", guests::SINK).await;
         let before = rss_bytes();
@@ -251,6 +272,82 @@ async fn spawn(scale: usize) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let rss = rss_bytes().saturating_sub(before) as f64 / n as f64;
         println!("{n:>9} {:>12.2}µs {:>13.0} B", per * 1e6, rss);
+        result(&format!("spawn_us_per_process@{n}"), per * 1e6);
+        result(&format!("memory_bytes_per_process@{n}"), rss);
     }
     println!();
+}
+
+/// P ping-pong pairs at once.
+async fn pairs() {
+    println!("## P ping-pong pairs at once");
+    println!("{:>7} {:>14}", "P", "msgs/s p50");
+    for p in [1usize, 16, 10_000] {
+        let rounds = (200_000 / p as u64).max(20);
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let host = host();
+            let mut events = host.subscribe();
+            deploy(&host, "pingpong", guests::PINGPONG).await;
+            let mut bs = Vec::with_capacity(p);
+            for _ in 0..p {
+                bs.push(host.spawn("pingpong", b"").await.expect("spawn"));
+            }
+            let t = Instant::now();
+            for b in &bs {
+                let args = json!({"peer": b.0, "rounds": rounds, "stop": true}).to_string();
+                host.spawn("pingpong", args.as_bytes())
+                    .await
+                    .expect("spawn");
+            }
+            // With `stop`, both processes of a pair stop after the last ball.
+            let mut exited = 0;
+            while exited < 2 * p {
+                if let Ok(HostEvent::Exited { .. }) = events.recv().await {
+                    exited += 1;
+                }
+            }
+            let msgs = (rounds + 1) as f64 * p as f64;
+            samples.push(msgs / t.elapsed().as_secs_f64());
+        }
+        let (p50, _, _) = median(samples);
+        println!("{p:>7} {:>12.2} M", p50 / 1e6);
+        result(&format!("pairs_msgs_per_s@{p}"), p50);
+    }
+    println!();
+}
+
+/// A host restarting on a data dir whose modules are all in the compiled cache.
+async fn cold_start() {
+    println!("## cold start with cached compiled modules (3 modules)");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = || HostConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..HostConfig::default()
+    };
+    {
+        let host = Host::new(config()).expect("host");
+        for (name, path) in [
+            ("counter", guests::COUNTER_V1),
+            ("ticker", guests::TICKER),
+            ("pingpong", guests::PINGPONG),
+        ] {
+            deploy(&host, name, path).await;
+        }
+    }
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let host = Host::new(config()).expect("host");
+        samples.push(t.elapsed().as_secs_f64());
+        assert_eq!(host.compile_stats().0, 0, "restored without compiling");
+    }
+    let (p50, lo, hi) = median(samples);
+    println!(
+        "Host::new + restore p50 {:.2} ms (min {:.2}, max {:.2})\n",
+        p50 * 1e3,
+        lo * 1e3,
+        hi * 1e3
+    );
+    result("cold_start_ms", p50 * 1e3);
 }

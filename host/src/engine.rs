@@ -31,19 +31,21 @@ mod bindings {
 pub(crate) use bindings::hotswap::process::runtime::Host as RuntimeHost;
 pub use bindings::hotswap::process::runtime::SendError;
 pub(crate) use bindings::hotswap::process::types as bindings_types;
-pub use bindings::hotswap::process::types::{Change, Event, Level, Message, StepResult};
+pub use bindings::hotswap::process::types::{Change, Down, Event, Level, Message, StepResult};
 
-/// Tuning of the engine and the limits every instance runs under.
+/// Tuning of the engine: the ceilings every module policy must fit under.
 ///
-/// Defaults: 256 MiB linear memory per instance, 10 s per guest call, 2,048 instances alive at
-/// once (the pool is sized for that; processes only hold an instance while they step, plus a
-/// bounded cache of warm ones), 1 MiB of wasm stack.
+/// Defaults: 256 MiB linear memory per instance at most, 2,048 instances alive at once (the pool
+/// is sized for that; processes only hold an instance while they step, plus a bounded cache of
+/// warm ones), 1 MiB of wasm stack, time limits on.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Largest linear memory a guest may grow to, in bytes.
+    /// Largest linear memory any module's policy may allow, in bytes (the pool reserves this much
+    /// address space per memory slot).
     pub max_memory_bytes: usize,
-    /// Longest a single `init`, `step` or `migrate` call may run before it is interrupted.
-    pub call_time_limit: Duration,
+    /// Enforce each policy's time per call with epoch interruption. Turning it off saves the
+    /// epoch checks in compiled code (see BENCHMARKS.md) but lets a looping guest hold a thread.
+    pub time_limits: bool,
     /// How many instances may be alive at once (size of the pooling allocator).
     pub max_live_instances: u32,
     /// Where compiled components are kept across restarts (`None`: only in memory).
@@ -54,7 +56,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_memory_bytes: 256 << 20,
-            call_time_limit: Duration::from_secs(10),
+            time_limits: true,
             max_live_instances: 2048,
             cache_dir: None,
         }
@@ -71,7 +73,6 @@ pub struct Engine {
     linker: Linker<StepCtx>,
     cache: Mutex<HashMap<[u8; 32], Component>>,
     config: EngineConfig,
-    deadline_ticks: u64,
     stats: CompileStats,
 }
 
@@ -101,7 +102,7 @@ impl Engine {
         wasm.wasm_component_model(true)
             // Halves the cost of every call; hotswap does not use component-model async.
             .concurrency_support(false)
-            .epoch_interruption(true)
+            .epoch_interruption(config.time_limits)
             .memory_reservation(config.max_memory_bytes as u64)
             .max_wasm_stack(1 << 20)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -130,14 +131,11 @@ impl Engine {
             })
             .context("failed to start the epoch ticker thread")?;
 
-        let deadline_ticks =
-            (config.call_time_limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         Ok(Arc::new(Self {
             engine,
             linker,
             cache: Mutex::default(),
             config,
-            deadline_ticks,
             stats: CompileStats::default(),
         }))
     }
@@ -228,6 +226,7 @@ impl Engine {
         check_header(bytes)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         let component = self.component(bytes, &hash)?;
+        check_imports(&self.engine, &component)?;
         let mut linker = self.linker.clone();
         // Imports beyond the runtime interface (the WASI interfaces every wasm32-wasip2 guest
         // declares) are linked to traps: a guest may import them, but calling one fails its step.
@@ -242,15 +241,24 @@ impl Engine {
         Ok(Prepared { pre, hash })
     }
 
-    /// Instantiates a prepared component in a fresh store for process `ctx.pid`.
+    /// Instantiates a prepared component in a fresh store for process `ctx.pid`, with a time
+    /// limit of `step_time` per call.
     ///
     /// # Errors
     /// When the pool is exhausted or the component's start-up code traps.
-    pub fn instantiate(&self, prepared: &Prepared, ctx: StepCtx) -> anyhow::Result<Instance> {
+    pub fn instantiate(
+        &self,
+        prepared: &Prepared,
+        ctx: StepCtx,
+        step_time: Duration,
+    ) -> anyhow::Result<Instance> {
+        let deadline_ticks = (step_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks);
+        if self.config.time_limits {
+            store.epoch_deadline_trap();
+            store.set_epoch_deadline(deadline_ticks);
+        }
         let guest = prepared
             .pre
             .instantiate(&mut store)
@@ -259,7 +267,7 @@ impl Engine {
         Ok(Instance {
             store,
             guest,
-            deadline_ticks: self.deadline_ticks,
+            deadline_ticks: self.config.time_limits.then_some(deadline_ticks),
         })
     }
 }
@@ -271,6 +279,28 @@ fn save_compiled(component: &Component, path: &Path) -> anyhow::Result<()> {
     let hash = hex::encode(Sha256::digest(&bytes));
     crate::store::write_atomic(path, &bytes)?;
     crate::store::write_atomic(&path.with_extension("cwasm.sha256"), hash.as_bytes())
+}
+
+/// Interface prefixes a component may import: the runtime interface, and the `wasi:cli` and
+/// `wasi:io` interfaces that every `wasm32-wasip2` guest's standard library declares (linked to
+/// traps: declaring them is harmless, calling one fails the call).
+const ALLOWED_IMPORTS: &[&str] = &["hotswap:process/", "wasi:cli/", "wasi:io/"];
+
+/// Refuses a component that imports anything beyond [`ALLOWED_IMPORTS`] (files, sockets, clocks,
+/// random, ...), listing the offending imports.
+fn check_imports(engine: &wasmtime::Engine, component: &Component) -> Result<(), DeployError> {
+    let forbidden: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)))
+        .map(str::to_owned)
+        .collect();
+    if forbidden.is_empty() {
+        Ok(())
+    } else {
+        Err(DeployError::ForbiddenImports(forbidden))
+    }
 }
 
 /// Tells apart the three kinds of bytes people upload by mistake before the compiler sees them.
@@ -308,7 +338,8 @@ impl Prepared {
 pub struct Instance {
     store: Store<StepCtx>,
     guest: bindings::Module,
-    deadline_ticks: u64,
+    /// Epoch ticks each call may run (`None` when time limits are off).
+    deadline_ticks: Option<u64>,
 }
 
 /// The outcome of one guest call: `Err` is a trap or a broken limit (the instance must be
@@ -322,7 +353,9 @@ impl Instance {
     }
 
     fn arm(&mut self) {
-        self.store.set_epoch_deadline(self.deadline_ticks);
+        if let Some(ticks) = self.deadline_ticks {
+            self.store.set_epoch_deadline(ticks);
+        }
         self.store.data_mut().effects.clear();
     }
 
@@ -333,7 +366,7 @@ impl Instance {
             .guest
             .hotswap_process_process()
             .call_init(&mut self.store, args);
-        r.map_err(wt).context("guest trapped in `init`")
+        r.map_err(|e| call_failed(e, "init"))
     }
 
     /// Calls the guest's `step`.
@@ -343,7 +376,7 @@ impl Instance {
             .guest
             .hotswap_process_process()
             .call_step(&mut self.store, state, event);
-        r.map_err(wt).context("guest trapped in `step`")
+        r.map_err(|e| call_failed(e, "step"))
     }
 
     /// Calls the guest's `migrate`.
@@ -353,7 +386,19 @@ impl Instance {
             .guest
             .hotswap_process_process()
             .call_migrate(&mut self.store, change, state);
-        r.map_err(wt).context("guest trapped in `migrate`")
+        r.map_err(|e| call_failed(e, "migrate"))
+    }
+}
+
+/// Describes a failed guest call in one line: a trap by its kind (`interrupt` for the time
+/// limit, `call stack exhausted`, `unreachable` for a panic, ...), anything else with its cause.
+fn call_failed(e: wasmtime::Error, call: &str) -> anyhow::Error {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            anyhow::anyhow!("guest trapped in `{call}`: interrupted at its policy's time limit")
+        }
+        Some(trap) => anyhow::anyhow!("guest trapped in `{call}`: {trap}"),
+        None => wt(e).context(format!("guest failed in `{call}`")),
     }
 }
 

@@ -28,6 +28,17 @@ pub enum DeployError {
     /// The component could not be stored in the data directory; nothing was deployed.
     #[error("the component could not be stored, nothing was deployed: {0}")]
     Store(String),
+    /// The component imports interfaces hotswap does not grant.
+    #[error(
+        "the component imports interfaces no policy grants: {}; hotswap links only its runtime \
+         interface (and the wasi:cli/wasi:io imports every wasm32-wasip2 guest declares): remove \
+         the code that uses these (files, sockets, clocks, random) and use the runtime interface",
+        .0.join(", ")
+    )]
+    ForbiddenImports(Vec<String>),
+    /// The policy asks for more than the host allows.
+    #[error("invalid policy: {0}")]
+    Policy(String),
     /// No module by that name is loaded.
     #[error("no module named `{0}` is loaded: deploy it first")]
     UnknownModule(String),

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 
@@ -18,24 +18,18 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::engine::{Engine, EngineConfig, Message};
 use crate::error::{DeployError, SendError, SpawnError};
+use crate::policy::Policy;
 use crate::process::{Control, ExitReason, Pid, ProcessHandle, ProcessInfo, Spawning, SwapOutcome};
 use crate::registry::{ModuleInfo, ModuleVersion, Registry, VersionInfo};
-use crate::store::{DataDir, ModuleRecord, RegistryFile};
+use crate::store::{DataDir, ModuleRecord, RegistryFile, VersionRecord};
 
 /// Limits and sizes of a host. Defaults in [`HostConfig::default`].
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// Engine limits (memory per instance, time per call, pool size).
+    /// Engine ceilings (memory per instance, pool size, time limits on or off).
     pub engine: EngineConfig,
-    /// Messages a mailbox holds before `send` fails with "mailbox full". Default 100,000.
-    pub mailbox_capacity: usize,
-    /// Largest state a guest may return, in bytes; a bigger one fails the step. Default 16 MiB.
-    pub max_state_bytes: usize,
-    /// Restarts allowed within `restart_window` before a crashing process is stopped as failed
-    /// (OTP's supervisor intensity). Default 5 in 10 s.
-    pub max_restarts: usize,
-    /// See `max_restarts`.
-    pub restart_window: Duration,
+    /// The policy of modules deployed without one ([`Policy::default`]).
+    pub policy: Policy,
     /// Idle processes that may keep a warm instance (the rest drop theirs and re-instantiate on
     /// their next event). Default 1,024; must stay below `engine.max_live_instances`.
     pub max_cached_instances: usize,
@@ -48,10 +42,7 @@ impl Default for HostConfig {
     fn default() -> Self {
         Self {
             engine: EngineConfig::default(),
-            mailbox_capacity: 100_000,
-            max_state_bytes: 16 << 20,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(10),
+            policy: Policy::default(),
             max_cached_instances: 1024,
             data_dir: None,
         }
@@ -167,12 +158,14 @@ impl SwapReport {
 }
 
 /// How [`Host::deploy_with`] deploys.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
     /// Try the migration of every process on a copy of its state; change nothing.
     pub dry_run: bool,
     /// Every process moves, or none does and the current version stays.
     pub atomic: bool,
+    /// The new version's policy (default: the host's default policy).
+    pub policy: Option<Policy>,
 }
 
 /// A process that moved to the new version.
@@ -209,6 +202,8 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// Idle processes currently holding a warm instance.
     pub cached_instances: AtomicUsize,
+    /// Who monitors whom: target pid -> watchers.
+    monitors: DashMap<Pid, Vec<Pid>>,
     /// Where modules persist, if anywhere; the lock orders writes of `registry.json`.
     data: Option<Mutex<DataDir>>,
 }
@@ -241,6 +236,7 @@ impl Host {
             events,
             started: Instant::now(),
             cached_instances: AtomicUsize::new(0),
+            monitors: DashMap::new(),
             data: data.map(Mutex::new),
         });
         let host = Self { shared };
@@ -257,14 +253,14 @@ impl Host {
         let file = data.load_registry()?;
         let mut modules = self.shared.registry.lock();
         for (name, record) in file.modules {
-            for (i, hash) in record.versions.iter().enumerate() {
-                let bytes = data.load_component(hash)?;
+            for (i, record) in record.versions.iter().enumerate() {
+                let bytes = data.load_component(&record.sha256)?;
                 let prepared = self
                     .shared
                     .engine
                     .prepare(&bytes)
                     .with_context(|| format!("failed to load version {} of `{name}`", i + 1))?;
-                Registry::add_version(&mut modules, &name, prepared, false);
+                Registry::add_version(&mut modules, &name, prepared, record.policy.clone(), false);
             }
             if let Some(entry) = modules.get_mut(&name)
                 && entry.version(record.current).is_some()
@@ -297,7 +293,10 @@ impl Host {
                     let versions = entry
                         .versions
                         .iter()
-                        .map(|v| v.prepared.hash_hex())
+                        .map(|v| VersionRecord {
+                            sha256: v.prepared.hash_hex(),
+                            policy: v.policy.clone(),
+                        })
                         .collect();
                     (
                         name.clone(),
@@ -354,10 +353,14 @@ impl Host {
         bytes: &[u8],
         options: DeployOptions,
     ) -> Result<SwapReport, DeployError> {
+        let policy = options
+            .policy
+            .unwrap_or_else(|| self.shared.config.policy.clone());
+        self.shared.check_policy(&policy)?;
         let prepared = self.prepare(bytes).await?;
         let started = Instant::now();
         if options.dry_run {
-            return Ok(self.dry_run(name, prepared, started).await);
+            return Ok(self.dry_run(name, prepared, policy, started).await);
         }
         if let Some(data) = &self.shared.data {
             let saved = data
@@ -368,7 +371,8 @@ impl Host {
         }
         let (version, waiting, decisions) = {
             let mut modules = self.shared.registry.lock();
-            let version = Registry::add_version(&mut modules, name, prepared, !options.atomic);
+            let version =
+                Registry::add_version(&mut modules, name, prepared, policy, !options.atomic);
             let pids = modules
                 .get(name)
                 .map(|e| e.pids.clone())
@@ -407,6 +411,7 @@ impl Host {
         &self,
         name: &str,
         prepared: crate::engine::Prepared,
+        policy: Policy,
         started: Instant,
     ) -> SwapReport {
         let (version, waiting) = {
@@ -417,6 +422,7 @@ impl Host {
                 number: entry.map_or(1, |e| e.versions.len() as u32 + 1),
                 prepared,
                 deployed_at: std::time::SystemTime::now(),
+                policy,
             });
             let waiting = entry
                 .map(|e| {
@@ -591,6 +597,7 @@ impl Host {
                             .iter()
                             .filter(|p| p.module == *name && p.version == v.number)
                             .count(),
+                        policy: v.policy.clone(),
                     })
                     .collect(),
             })
@@ -714,7 +721,25 @@ impl Shared {
     pub fn prepare_spawn(&self, module: &str) -> Result<Spawning, DeployError> {
         let version = Registry::current(&self.registry.lock(), module)?;
         let pid = Pid(self.next_pid.fetch_add(1, Ordering::Relaxed));
-        Ok(Spawning::new(pid, version, self.config.mailbox_capacity))
+        Ok(Spawning::new(pid, version))
+    }
+
+    /// Refuses a policy the engine cannot honour.
+    fn check_policy(&self, policy: &Policy) -> Result<(), DeployError> {
+        let max = self.config.engine.max_memory_bytes;
+        if policy.memory_bytes() > max {
+            return Err(DeployError::Policy(format!(
+                "max_memory_mib = {} is over this host's ceiling of {} MiB",
+                policy.max_memory_mib,
+                max >> 20
+            )));
+        }
+        if policy.mailbox == 0 || policy.max_step_ms == 0 || policy.max_memory_mib == 0 {
+            return Err(DeployError::Policy(
+                "mailbox, max_step_ms and max_memory_mib must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Registers a prepared process and starts its task, which calls `init(args)` first.
@@ -786,6 +811,44 @@ impl Shared {
     pub fn output(&self, pid: Pid, line: String) {
         tracing::debug!(%pid, "{line}");
         let _ = self.events.send(HostEvent::Output { pid, line });
+    }
+
+    /// `watcher` monitors `target`: it gets a `down` event when `target` ends, at once (reason
+    /// `noproc`) if `target` is not alive.
+    pub fn monitor(&self, watcher: Pid, target: Pid) {
+        // The check happens under the entry's lock, and an exiting process leaves the process
+        // table before it takes its watchers: every watcher is either taken or told `noproc`.
+        let mut watchers = self.monitors.entry(target).or_default();
+        if self.processes.contains_key(&target) {
+            watchers.push(watcher);
+            return;
+        }
+        drop(watchers);
+        self.monitors.remove_if(&target, |_, w| w.is_empty());
+        self.deliver_down(watcher, target, "noproc".into());
+    }
+
+    /// Tells every watcher of `pid` that it ended.
+    pub fn notify_monitors(&self, pid: Pid, reason: &ExitReason) {
+        let Some((_, watchers)) = self.monitors.remove(&pid) else {
+            return;
+        };
+        let reason = match reason {
+            ExitReason::Normal => "normal".to_owned(),
+            ExitReason::Stopped { .. } => "stopped".to_owned(),
+            ExitReason::Failed { reason, .. } => format!("failed: {reason}"),
+        };
+        for watcher in watchers {
+            self.deliver_down(watcher, pid, reason.clone());
+        }
+    }
+
+    fn deliver_down(&self, watcher: Pid, pid: Pid, reason: String) {
+        if let Some(handle) = self.processes.get(&watcher) {
+            let _ = handle
+                .control
+                .send(Control::Down(crate::engine::Down { pid: pid.0, reason }));
+        }
     }
 
     pub fn emit(&self, event: HostEvent) {

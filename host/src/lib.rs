@@ -17,10 +17,12 @@ pub mod engine;
 pub mod error;
 pub mod examples;
 pub mod host;
+pub mod policy;
 pub mod process;
 pub mod registry;
 pub mod store;
 
 pub use error::{DeployError, SendError, SpawnError};
 pub use host::{DeployOptions, Host, HostConfig, HostEvent, SwapReport};
+pub use policy::{Policy, Restart};
 pub use process::{ExitReason, Pid, ProcessInfo};

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::engine::Prepared;
 use crate::error::DeployError;
+use crate::policy::Policy;
 use crate::process::Pid;
 
 /// One version of a module: a checked, pre-instantiated component.
@@ -25,6 +26,8 @@ pub struct ModuleVersion {
     pub prepared: Prepared,
     /// When it was deployed.
     pub deployed_at: SystemTime,
+    /// The limits and supervision its processes run under.
+    pub policy: Policy,
 }
 
 /// A module's versions and its processes.
@@ -64,6 +67,7 @@ impl Registry {
         modules: &mut BTreeMap<String, ModuleEntry>,
         name: &str,
         prepared: Prepared,
+        policy: Policy,
         make_current: bool,
     ) -> Arc<ModuleVersion> {
         let entry = modules
@@ -79,6 +83,7 @@ impl Registry {
             number,
             prepared,
             deployed_at: SystemTime::now(),
+            policy,
         });
         entry.versions.push(version.clone());
         if make_current || entry.current == 0 {
@@ -122,4 +127,6 @@ pub struct VersionInfo {
     pub sha256: String,
     /// How many live processes run it.
     pub processes: usize,
+    /// Its policy.
+    pub policy: Policy,
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! DATA/token                 bearer token of the control API (mode 0600)
 //! DATA/address               URL the control API listens on
-//! DATA/registry.json         { "modules": { "counter": { "current": 2, "versions": ["<sha256>", ...] } } }
+//! DATA/registry.json         { "modules": { "counter": { "current": 2, "versions": [{"sha256": ..., "policy": {...}}] } } }
 //! DATA/modules/<sha256>.wasm the components, as uploaded
 //! DATA/compiled/<sha256>.cwasm (+ .cwasm.sha256)  compiled by this host, reused after a restart
 //! ```
@@ -36,8 +36,18 @@ pub struct RegistryFile {
 pub struct ModuleRecord {
     /// The version new processes start on.
     pub current: u32,
-    /// sha256 of each version's component; version N is at index N - 1.
-    pub versions: Vec<String>,
+    /// Each version; version N is at index N - 1.
+    pub versions: Vec<VersionRecord>,
+}
+
+/// One version in `registry.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// sha256 of the component (its file is `modules/<sha256>.wasm`).
+    pub sha256: String,
+    /// The policy it was deployed with.
+    #[serde(default)]
+    pub policy: crate::policy::Policy,
 }
 
 impl DataDir {

@@ -2,9 +2,7 @@
 //! step; a process that keeps crashing is stopped at its restart limit; a step over the time limit
 //! is interrupted; processes keep separate state; one process's crash leaves the others alone.
 
-use std::time::Duration;
-
-use hotswap::{ExitReason, Host, HostConfig, HostEvent};
+use hotswap::{ExitReason, HostEvent, Policy};
 use hotswap_artifacts as guests;
 use serde_json::json;
 
@@ -78,11 +76,10 @@ async fn error_returned_from_step_keeps_the_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_limit_obeyed() {
     // Expectation: as many crashes as the limit allows leave the process alive with its state.
-    let host = Host::new(HostConfig {
+    let host = host_with(Policy {
         max_restarts: 3,
-        ..HostConfig::default()
-    })
-    .unwrap();
+        ..Policy::default()
+    });
     deploy(&host, "crasher", guests::CRASHER).await;
     let pid = host.spawn("crasher", b"").await.unwrap();
     send(&host, pid, json!("a"));
@@ -97,11 +94,10 @@ async fn restart_limit_obeyed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_limit_violated() {
     // Expectation: one crash more than the limit ends the process as failed, with the reason.
-    let host = Host::new(HostConfig {
+    let host = host_with(Policy {
         max_restarts: 3,
-        ..HostConfig::default()
-    })
-    .unwrap();
+        ..Policy::default()
+    });
     let mut events = host.subscribe();
     deploy(&host, "crasher", guests::CRASHER).await;
     let pid = host.spawn("crasher", b"").await.unwrap();
@@ -125,9 +121,10 @@ async fn restart_limit_violated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_obeyed() {
     // Expectation: a step shorter than the time limit completes.
-    let mut config = HostConfig::default();
-    config.engine.call_time_limit = Duration::from_millis(2000);
-    let host = Host::new(config).unwrap();
+    let host = host_with(Policy {
+        max_step_ms: 2000,
+        ..Policy::default()
+    });
     deploy(&host, "slow", guests::SLOW).await;
     let pid = host.spawn("slow", b"").await.unwrap();
     send(&host, pid, json!({"spin_ms": 20}));
@@ -139,9 +136,10 @@ async fn deadline_obeyed() {
 async fn deadline_violated() {
     // Expectation: a step that loops forever is interrupted at the time limit; the process keeps
     // its state and other processes keep stepping.
-    let mut config = HostConfig::default();
-    config.engine.call_time_limit = Duration::from_millis(200);
-    let host = Host::new(config).unwrap();
+    let host = host_with(Policy {
+        max_step_ms: 200,
+        ..Policy::default()
+    });
     let mut events = host.subscribe();
     deploy(&host, "loop", guests::LOOP_FOREVER).await;
     deploy(&host, "counter", guests::COUNTER_V2).await;

@@ -9,6 +9,7 @@ mod cli;
 mod contract;
 mod failures;
 mod load;
+mod sandbox;
 mod serve;
 mod support;
 mod swap;

@@ -161,6 +161,7 @@ fn missing_or_wrong_token_is_refused_and_changes_nothing() {
         .post_bytes::<SwapReport>(
             "/v1/modules/counter",
             &std::fs::read(guests::COUNTER_V1).unwrap(),
+            &[],
         )
         .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");

@@ -15,6 +15,15 @@ pub fn host() -> Host {
     Host::new(HostConfig::default()).expect("host starts")
 }
 
+/// A host whose modules get `policy` unless a deploy says otherwise.
+pub fn host_with(policy: hotswap::Policy) -> Host {
+    Host::new(HostConfig {
+        policy,
+        ..HostConfig::default()
+    })
+    .expect("host starts")
+}
+
 pub fn wasm(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("guest {path} was not built: {e}"))
 }

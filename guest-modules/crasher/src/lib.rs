@@ -1,5 +1,6 @@
 //! Test guest: counts messages; `"crash"` panics (a trap) and `"err"` returns an error, to test
-//! restarts from the state before a failed step.
+//! restarts from the state before a failed step. Init args `{"crash_in_init": true}` make `init`
+//! panic.
 
 use hotswap_guest::{Event, Next, Process};
 use serde::{Deserialize, Serialize};
@@ -12,12 +13,19 @@ struct State {
     count: u64,
 }
 
+#[derive(Deserialize, Default)]
+struct Args {
+    #[serde(default)]
+    crash_in_init: bool,
+}
+
 impl Process for Crasher {
-    type Args = ();
+    type Args = Args;
     type State = State;
     type Msg = Value;
 
-    fn init((): ()) -> Result<Next<State>, String> {
+    fn init(args: Args) -> Result<Next<State>, String> {
+        assert!(!args.crash_in_init, "crasher was asked to crash in init");
         Ok(Next::wait(State { count: 0 }))
     }
 

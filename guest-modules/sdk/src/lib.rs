@@ -89,6 +89,13 @@ pub enum Event<M> {
     },
     /// The receive timeout of the previous step expired with no message.
     Timeout,
+    /// A process this one monitors ended.
+    Down {
+        /// The process that ended.
+        pid: Pid,
+        /// Why: `normal`, `stopped`, `noproc` or `failed: ...`.
+        reason: String,
+    },
 }
 
 /// What a step (or `init`) returns: the next state and how to wait for the next event.
@@ -235,6 +242,11 @@ pub fn register(name: &str) -> Result<(), String> {
     rt::register(name)
 }
 
+/// Monitors `target` when this step commits: when it ends, this process gets [`Event::Down`].
+pub fn monitor(target: Pid) {
+    rt::monitor(target.0);
+}
+
 /// The pid registered under `name` (Erlang's `whereis/1`).
 pub fn whereis(name: &str) -> Option<Pid> {
     rt::whereis(name).map(Pid)
@@ -291,6 +303,10 @@ pub fn __step<P: Process>(state: Vec<u8>, event: wit::Event) -> Result<wit::Step
     })?;
     let event = match event {
         wit::Event::Timeout => Event::Timeout,
+        wit::Event::Down(d) => Event::Down {
+            pid: Pid(d.pid),
+            reason: d.reason,
+        },
         wit::Event::Message(m) => {
             let msg = serde_json::from_slice(&m.payload).map_err(|e| {
                 format!(

@@ -54,7 +54,7 @@ impl Process for Ticker {
                 print(&format!("Received quit command from {from}"));
                 Ok(Next::stop(state))
             }
-            Event::Message { .. } => {
+            Event::Message { .. } | Event::Down { .. } => {
                 let interval = state.interval_ms;
                 Ok(Next::after(state, interval))
             }

@@ -77,18 +77,25 @@ impl Client {
         self.decode(path, response)
     }
 
-    /// `POST path` with raw bytes.
+    /// `POST path` with raw bytes and extra `headers`.
     ///
     /// # Errors
     /// Connection failures and error answers, with the host's message.
-    pub fn post_bytes<T: DeserializeOwned>(&self, path: &str, body: &[u8]) -> anyhow::Result<T> {
-        let response = self
+    pub fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<T> {
+        let mut request = self
             .agent
             .post(self.url(path))
             .header("Authorization", self.auth())
-            .header("Content-Type", "application/octet-stream")
-            .send(body);
-        self.decode(path, response)
+            .header("Content-Type", "application/octet-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.decode(path, request.send(body))
     }
 
     /// `POST path` with a JSON body.

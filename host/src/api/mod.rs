@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `GET /v1/status` | | counts, compile stats |
 //! | `GET /v1/modules` | | `[ModuleInfo]` |
-//! | `POST /v1/modules/{name}?dry_run=&atomic=` | the component bytes | `SwapReport` |
+//! | `POST /v1/modules/{name}?dry_run=&atomic=` | the component bytes; optional header `Hotswap-Policy: {json}` | `SwapReport` |
 //! | `POST /v1/modules/{name}/rollback` | `{"to": V}` (optional) | `SwapReport` |
 //! | `GET /v1/processes` | | `[ProcessInfo]` |
 //! | `POST /v1/processes` | `{"module": M, "args": "..."}` | `{"pid": N}` |

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -24,6 +24,9 @@ use super::{
 };
 use crate::error::{DeployError, SendError, SpawnError};
 use crate::{DeployOptions, Host, Pid};
+
+/// The header that carries a deploy's policy, as JSON (see `policy.rs` for the fields).
+pub const POLICY_HEADER: &str = "hotswap-policy";
 
 /// Log entries kept for `GET /v1/logs`.
 const LOG_CAPACITY: usize = 10_000;
@@ -170,6 +173,7 @@ async fn deploy(
     State(s): State<Arc<ApiState>>,
     Path(name): Path<String>,
     Query(q): Query<DeployQuery>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     if name.is_empty()
@@ -182,9 +186,25 @@ async fn deploy(
             format!("`{name}` is not a module name: use letters, digits, `-`, `_`, `.`"),
         ));
     }
+    let policy = match headers.get(POLICY_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| serde_json::from_str(v).ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("the `{POLICY_HEADER}` header is not a JSON policy"),
+                    )
+                })?,
+        ),
+    };
     let options = DeployOptions {
         dry_run: q.dry_run,
         atomic: q.atomic,
+        policy,
     };
     Ok(Json(s.host.deploy_with(&name, &body, options).await?))
 }

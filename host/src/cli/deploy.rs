@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use super::policy::PolicyArgs;
 use super::remote::{Remote, print_report};
 use crate::SwapReport;
+use crate::api::server::POLICY_HEADER;
 
 /// Upload FILE.wasm as the next version of module NAME on a running host and swap its processes
 /// to it; prints the version and who moved, who stayed and why.
@@ -28,6 +30,8 @@ pub struct Deploy {
     #[arg(long)]
     atomic: bool,
     #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
     remote: Remote,
 }
 
@@ -40,7 +44,14 @@ impl Deploy {
             "/v1/modules/{}?dry_run={}&atomic={}",
             self.name, self.dry_run, self.atomic
         );
-        let report: SwapReport = client.post_bytes(&path, &bytes)?;
+        let policy = self
+            .policy
+            .resolve()?
+            .map(|p| serde_json::to_string(&p))
+            .transpose()?;
+        let headers: Vec<(&str, &str)> =
+            policy.iter().map(|p| (POLICY_HEADER, p.as_str())).collect();
+        let report: SwapReport = client.post_bytes(&path, &bytes, &headers)?;
         self.remote.print(&report, print_report)?;
         // Exit 0 when every process moved (or would), 2 when some stayed.
         Ok(if report.stayed.is_empty() {

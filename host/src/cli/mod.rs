@@ -6,6 +6,7 @@ mod deploy;
 mod examples;
 mod logs;
 mod modules;
+mod policy;
 mod ps;
 mod remote;
 mod rollback;

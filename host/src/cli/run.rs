@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::{broadcast, mpsc};
 
+use super::policy::PolicyArgs;
 use crate::{Host, HostConfig, HostEvent};
 
 /// Run components as processes in the foreground, printing what they print, prefixed by pid.
@@ -32,6 +33,9 @@ pub struct Run {
     /// Deploy a file again whenever it changes on disk, swapping its process to the new code.
     #[arg(long)]
     watch: bool,
+    /// The policy of every module (default: the host's default policy).
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 impl Run {
@@ -43,7 +47,11 @@ impl Run {
                 self.files.len()
             );
         }
-        let host = Host::new(HostConfig::default())?;
+        let policy = self.policy.resolve()?;
+        let host = Host::new(HostConfig {
+            policy: policy.unwrap_or_default(),
+            ..HostConfig::default()
+        })?;
         let mut events = host.subscribe();
         let mut modules = HashMap::new();
         for (i, file) in self.files.iter().enumerate() {

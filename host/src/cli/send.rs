@@ -33,10 +33,11 @@ impl Send {
         } else {
             serde_json::to_vec(&self.payload)?
         };
-        let _: serde_json::Value = self
-            .remote
-            .client()?
-            .post_bytes(&format!("/v1/processes/{}/messages", self.pid.0), &bytes)?;
+        let _: serde_json::Value = self.remote.client()?.post_bytes(
+            &format!("/v1/processes/{}/messages", self.pid.0),
+            &bytes,
+            &[],
+        )?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -26,8 +26,8 @@ pub struct StepCtx {
 }
 
 impl StepCtx {
-    pub(crate) fn new(pid: Pid, shared: Arc<Shared>) -> Self {
-        let limits = crate::engine::store_limits(shared.config.engine.max_memory_bytes);
+    pub(crate) fn new(pid: Pid, shared: Arc<Shared>, max_memory_bytes: usize) -> Self {
+        let limits = crate::engine::store_limits(max_memory_bytes);
         Self {
             pid,
             effects: Effects::default(),
@@ -47,6 +47,7 @@ enum Effect {
     Send(OwnedPermit<Message>, Message),
     Spawn(Box<Spawning>, Vec<u8>),
     Register(String),
+    Monitor(Pid),
     Print(String),
 }
 
@@ -70,6 +71,7 @@ impl Effects {
                         tracing::warn!(%pid, name, "registration lost a race: {e}");
                     }
                 }
+                Effect::Monitor(target) => shared.monitor(pid, target),
                 Effect::Print(line) => shared.output(pid, line),
             }
         }
@@ -134,6 +136,10 @@ impl RuntimeHost for StepCtx {
                 Ok(())
             }
         }
+    }
+
+    fn monitor(&mut self, target: u64) {
+        self.effects.items.push(Effect::Monitor(Pid(target)));
     }
 
     fn whereis(&mut self, name: String) -> Option<u64> {

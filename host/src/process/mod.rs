@@ -9,7 +9,8 @@
 //! Failure rules (nothing the guest does can lose the state from before a step):
 //! - a step that traps, breaks a limit or returns `err` has its effects dropped and its event
 //!   dropped and reported; the process continues from the state before that step on a fresh
-//!   instance, up to `max_restarts` in `restart_window`, then it ends as failed;
+//!   instance, up to its policy's `max_restarts` in `restart_window_secs`, then it ends as
+//!   failed (a `temporary` process ends at its first crash);
 //! - a swap whose instantiate or `migrate` fails leaves the process on its version and state;
 //! - after a swap the process is on probation: if its first step on the new version fails, it goes
 //!   back to the old version and the state from before the swap, and the old version handles the
@@ -26,8 +27,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::{Change, Event, Instance, Message, StepResult};
+use crate::engine::{Change, Down, Event, Instance, Message, StepResult};
 use crate::host::{HostEvent, Shared};
+use crate::policy::Restart;
 use crate::registry::ModuleVersion;
 use effects::StepCtx;
 
@@ -139,6 +141,8 @@ pub(crate) enum Control {
     },
     /// Report a snapshot.
     Inspect(oneshot::Sender<ProcessInfo>),
+    /// A monitored process ended: delivered as `event::down`, ahead of queued messages.
+    Down(Down),
     /// End the process.
     Stop,
 }
@@ -168,8 +172,10 @@ pub(crate) struct Spawning {
 }
 
 impl Spawning {
-    pub fn new(pid: Pid, version: Arc<ModuleVersion>, mailbox_capacity: usize) -> Self {
-        let (mailbox_tx, mailbox) = mpsc::channel(mailbox_capacity.max(1));
+    /// The mailbox holds as many messages as the version's policy says (for the process's life:
+    /// a later version's different cap does not resize it).
+    pub fn new(pid: Pid, version: Arc<ModuleVersion>) -> Self {
+        let (mailbox_tx, mailbox) = mpsc::channel(version.policy.mailbox.max(1));
         let (control_tx, control) = mpsc::unbounded_channel();
         let handle = ProcessHandle {
             mailbox: mailbox_tx,
@@ -306,7 +312,10 @@ impl Process {
         let deadline = self.deadline;
         let wake = tokio::select! {
             biased;
-            Some(control) = self.control.recv() => Wake::Control(control),
+                        Some(control) = self.control.recv() => match control {
+                Control::Down(down) => Wake::Event(Event::Down(down)),
+                control => Wake::Control(control),
+            },
             Some(message) = self.mailbox.recv() => Wake::Event(Event::Message(message)),
             () = sleep_until(deadline), if deadline.is_some() => {
                 self.deadline = None;
@@ -354,10 +363,11 @@ impl Process {
     }
 
     fn instantiate(&self, version: &ModuleVersion) -> anyhow::Result<Instance> {
-        self.shared.engine.instantiate(
-            &version.prepared,
-            StepCtx::new(self.pid, self.shared.clone()),
-        )
+        let policy = &version.policy;
+        let ctx = StepCtx::new(self.pid, self.shared.clone(), policy.memory_bytes());
+        self.shared
+            .engine
+            .instantiate(&version.prepared, ctx, policy.step_time())
     }
 
     fn init(&mut self, args: &[u8]) -> Result<Flow, String> {
@@ -404,11 +414,11 @@ impl Process {
             Ok(Err(refusal)) => Err(Failure::Refused(format!(
                 "the guest returned an error: {refusal}"
             ))),
-            Ok(Ok(r)) if r.state.len() > self.shared.config.max_state_bytes => {
+            Ok(Ok(r)) if r.state.len() > self.version.policy.state_bytes() => {
                 Err(Failure::Refused(format!(
-                    "the guest returned a state of {} bytes, over the limit of {} bytes",
+                    "the guest returned a state of {} bytes, over its policy's limit of {} bytes",
                     r.state.len(),
-                    self.shared.config.max_state_bytes
+                    self.version.policy.state_bytes()
                 )))
             }
             Ok(Ok(r)) => Ok((r, std::mem::take(&mut instance.ctx().effects))),
@@ -453,17 +463,25 @@ impl Process {
             reason: reason.clone(),
             dropped,
         });
+        let policy = &self.version.policy;
         let now = Instant::now();
-        let window = self.shared.config.restart_window;
+        let window = policy.restart_window();
         self.restarts.retain(|t| now.duration_since(*t) < window);
         self.restarts.push_back(now);
         self.last_error = Some(reason.clone());
-        if self.restarts.len() > self.shared.config.max_restarts {
+        if policy.restart == Restart::Temporary {
+            let reason = format!("crashed (restart = temporary, so not restarted): {reason}");
+            return Flow::Exit(ExitReason::Failed {
+                reason,
+                undelivered: self.mailbox.len(),
+            });
+        }
+        if self.restarts.len() > policy.max_restarts {
             let reason = format!(
                 "crashed {} times within {:?}, more than the limit of {}; last: {reason}",
                 self.restarts.len(),
                 window,
-                self.shared.config.max_restarts
+                policy.max_restarts
             );
             return Flow::Exit(ExitReason::Failed {
                 reason,
@@ -502,6 +520,7 @@ impl Process {
             Control::Inspect(reply) => {
                 let _ = reply.send(self.info());
             }
+            Control::Down(down) => self.pending = Some(Event::Down(down)),
             Control::Stop => {
                 return Flow::Exit(ExitReason::Stopped {
                     undelivered: self.mailbox.len(),
@@ -570,31 +589,15 @@ impl Process {
         let from = self.version.number;
         if to.number > from {
             let mut instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
-            let state =
-                self.check_migrated(instance.migrate(Change::UpgradeFrom(from), &self.state))?;
+            let migrated = instance.migrate(Change::UpgradeFrom(from), &self.state);
+            let state = check_migrated(migrated, to)?;
             Ok((state, instance))
         } else {
             let mut leaving = self.instance().map_err(|e| format!("{e:#}"))?;
-            let state =
-                self.check_migrated(leaving.migrate(Change::DowngradeTo(to.number), &self.state))?;
+            let migrated = leaving.migrate(Change::DowngradeTo(to.number), &self.state);
+            let state = check_migrated(migrated, to)?;
             let instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
             Ok((state, instance))
-        }
-    }
-
-    fn check_migrated(
-        &self,
-        result: crate::engine::CallResult<Vec<u8>>,
-    ) -> Result<Vec<u8>, String> {
-        match result {
-            Err(trap) => Err(format!("{trap:#}")),
-            Ok(Err(refusal)) => Err(format!("migrate refused: {refusal}")),
-            Ok(Ok(state)) if state.len() > self.shared.config.max_state_bytes => Err(format!(
-                "migrate returned a state of {} bytes, over the limit of {} bytes",
-                state.len(),
-                self.shared.config.max_state_bytes
-            )),
-            Ok(Ok(state)) => Ok(state),
         }
     }
 
@@ -618,6 +621,7 @@ impl Process {
     fn exit(mut self, reason: ExitReason) {
         self.unpark();
         self.shared.forget(self.pid, &self.version.module);
+        self.shared.notify_monitors(self.pid, &reason);
         tracing::debug!(pid = %self.pid, ?reason, "process exited");
         self.shared.emit(HostEvent::Exited {
             pid: self.pid,
@@ -654,6 +658,23 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Checks the state `migrate` returned against the policy of the version it is for.
+fn check_migrated(
+    result: crate::engine::CallResult<Vec<u8>>,
+    to: &ModuleVersion,
+) -> Result<Vec<u8>, String> {
+    let limit = to.policy.state_bytes();
+    match result {
+        Err(trap) => Err(format!("{trap:#}")),
+        Ok(Err(refusal)) => Err(format!("migrate refused: {refusal}")),
+        Ok(Ok(state)) if state.len() > limit => Err(format!(
+            "migrate returned a state of {} bytes, over the policy's limit of {limit} bytes",
+            state.len()
+        )),
+        Ok(Ok(state)) => Ok(state),
+    }
+}
+
 /// A short description of an event for reports.
 fn describe(event: &Event) -> String {
     match event {
@@ -663,5 +684,6 @@ fn describe(event: &Event) -> String {
             let text: String = text.chars().take(200).collect();
             format!("message from {}: {text}", Pid(m.sender))
         }
+        Event::Down(d) => format!("down of {}: {}", Pid(d.pid), d.reason),
     }
 }

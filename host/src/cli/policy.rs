@@ -1,0 +1,74 @@
+//! The policy flags shared by `deploy` and `run`: a TOML manifest and/or single fields.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::{Policy, Restart};
+
+/// A module's sandbox policy: a manifest, then flags that override single fields.
+#[derive(Debug, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// TOML manifest with the module's policy (fields: max_memory_mib, max_step_ms,
+    /// max_state_kib, mailbox, restart, max_restarts, restart_window_secs).
+    #[arg(long, value_name = "FILE.toml")]
+    policy: Option<PathBuf>,
+    /// Linear memory cap per instance, MiB [default: 64].
+    #[arg(long, value_name = "MIB")]
+    max_memory_mib: Option<u64>,
+    /// Time cap per init/step/migrate call, ms [default: 5000].
+    #[arg(long, value_name = "MS")]
+    max_step_ms: Option<u64>,
+    /// State size cap, KiB [default: 16384].
+    #[arg(long, value_name = "KIB")]
+    max_state_kib: Option<u64>,
+    /// Mailbox cap, messages; `send` to a full mailbox fails [default: 100000].
+    #[arg(long, value_name = "N")]
+    mailbox: Option<usize>,
+    /// What a crashed step does [default: permanent].
+    #[arg(long, value_enum)]
+    restart: Option<Restart>,
+    /// Crashes allowed within the restart window before the process is stopped [default: 5].
+    #[arg(long, value_name = "N")]
+    max_restarts: Option<usize>,
+}
+
+impl PolicyArgs {
+    /// The policy these flags describe, or `None` when none was given (the host's default).
+    ///
+    /// # Errors
+    /// When the manifest cannot be read or parsed.
+    pub fn resolve(&self) -> anyhow::Result<Option<Policy>> {
+        let mut policy = match &self.policy {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("failed to read {}", path.display()))?;
+                Some(
+                    Policy::from_toml(&text)
+                        .with_context(|| format!("{} is not a valid policy", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        let mut set = |f: &dyn Fn(&mut Policy)| f(policy.get_or_insert_with(Policy::default));
+        if let Some(v) = self.max_memory_mib {
+            set(&|p| p.max_memory_mib = v);
+        }
+        if let Some(v) = self.max_step_ms {
+            set(&|p| p.max_step_ms = v);
+        }
+        if let Some(v) = self.max_state_kib {
+            set(&|p| p.max_state_kib = v);
+        }
+        if let Some(v) = self.mailbox {
+            set(&|p| p.mailbox = v);
+        }
+        if let Some(v) = self.restart {
+            set(&|p| p.restart = v);
+        }
+        if let Some(v) = self.max_restarts {
+            set(&|p| p.max_restarts = v);
+        }
+        Ok(policy)
+    }
+}

@@ -1,0 +1,350 @@
+//! Untrusted guests: every broken limit ends that step (or that `init`/`migrate`) only. Each test
+//! shows the reason recorded, the guest's state intact, and a bystander process still stepping.
+//! Limits come in obeyed/violated pairs.
+
+use hotswap::{
+    DeployError, DeployOptions, Host, HostEvent, Pid, Policy, Restart, SendError, SpawnError,
+};
+use hotswap_artifacts as guests;
+use serde_json::json;
+
+use crate::support::*;
+
+/// A counter that must keep stepping whatever its neighbours do.
+async fn bystander(host: &Host) -> Pid {
+    deploy(host, "bystander", guests::COUNTER_V2).await;
+    host.spawn("bystander", b"").await.unwrap()
+}
+
+async fn assert_bystander_steps(host: &Host, pid: Pid) {
+    let before = host.process(pid).await.expect("bystander alive").steps;
+    send(host, pid, json!("still here?"));
+    wait_steps(host, pid, before + 1).await;
+}
+
+async fn crash_reason(
+    events: &mut tokio::sync::broadcast::Receiver<HostEvent>,
+    pid: Pid,
+) -> String {
+    wait_event(events, |e| match e {
+        HostEvent::Crashed { pid: p, reason, .. } if *p == pid => Some(reason.clone()),
+        _ => None,
+    })
+    .await
+}
+
+async fn deploy_with(host: &Host, name: &str, path: &str, policy: Policy) -> hotswap::SwapReport {
+    let options = DeployOptions {
+        policy: Some(policy),
+        ..DeployOptions::default()
+    };
+    host.deploy_with(name, &wasm(path), options).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_in_init_is_interrupted() {
+    let host = host();
+    let other = bystander(&host).await;
+    deploy_with(
+        &host,
+        "loop",
+        guests::LOOP_FOREVER,
+        Policy {
+            max_step_ms: 200,
+            ..Policy::default()
+        },
+    )
+    .await;
+    let err = host.spawn("loop", br#""init""#).await.unwrap_err();
+    assert!(matches!(err, SpawnError::InitFailed { .. }), "{err}");
+    assert!(err.to_string().contains("interrupt"), "{err}");
+    assert_eq!(host.processes().await.len(), 1, "only the bystander exists");
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_in_migrate_leaves_the_process_on_its_version() {
+    let host = host();
+    let other = bystander(&host).await;
+    deploy(&host, "counter", guests::COUNTER_V2).await;
+    let pid = host.spawn("counter", b"").await.unwrap();
+    send(&host, pid, json!("a"));
+    wait_steps(&host, pid, 1).await;
+    let report = deploy_with(
+        &host,
+        "counter",
+        guests::LOOP_FOREVER,
+        Policy {
+            max_step_ms: 200,
+            ..Policy::default()
+        },
+    )
+    .await;
+    assert_eq!(report.stayed.len(), 1, "{report:?}");
+    assert!(
+        report.stayed[0].reason.contains("interrupt"),
+        "{}",
+        report.stayed[0].reason
+    );
+    assert_eq!(version(&host, pid).await, 1);
+    assert_eq!(state(&host, pid).await, json!({"count": 1}));
+    send(&host, pid, json!("b"));
+    wait_steps(&host, pid, 2).await;
+    assert_bystander_steps(&host, other).await;
+}
+
+async fn hog(policy: Policy) -> (Host, Pid, Pid, tokio::sync::broadcast::Receiver<HostEvent>) {
+    let host = host();
+    let events = host.subscribe();
+    let other = bystander(&host).await;
+    deploy_with(&host, "hog", guests::HOG, policy).await;
+    let pid = host.spawn("hog", b"").await.unwrap();
+    send(&host, pid, json!("tick"));
+    wait_steps(&host, pid, 1).await;
+    (host, pid, other, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_cap_obeyed() {
+    let (host, pid, _, _) = hog(Policy {
+        max_memory_mib: 16,
+        ..Policy::default()
+    })
+    .await;
+    send(&host, pid, json!({"alloc_mib": 4}));
+    wait_steps(&host, pid, 2).await;
+    assert_eq!(state(&host, pid).await["count"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_cap_violated() {
+    let (host, pid, other, mut events) = hog(Policy {
+        max_memory_mib: 16,
+        ..Policy::default()
+    })
+    .await;
+    send(&host, pid, json!({"alloc_mib": 64}));
+    let reason = crash_reason(&mut events, pid).await;
+    assert!(!reason.is_empty());
+    assert_eq!(
+        state(&host, pid).await["count"],
+        1,
+        "the state from before the step"
+    );
+    send(&host, pid, json!("tick"));
+    wait_steps(&host, pid, 2).await;
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_depth_obeyed() {
+    let (host, pid, _, _) = hog(Policy::default()).await;
+    send(&host, pid, json!({"recurse": 100}));
+    wait_steps(&host, pid, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_overflow_is_contained() {
+    let (host, pid, other, mut events) = hog(Policy::default()).await;
+    send(&host, pid, json!({"recurse": 100_000_000u64}));
+    let reason = crash_reason(&mut events, pid).await;
+    // Rust's shadow stack lives in linear memory: overflowing it is an out-of-bounds access;
+    // deeper wasm frames exhaust the engine's call stack. Either is a trap, contained.
+    assert!(
+        reason.contains("out of bounds") || reason.contains("call stack exhausted"),
+        "{reason}"
+    );
+    assert_eq!(state(&host, pid).await["count"], 1);
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_size_obeyed() {
+    let (host, pid, _, _) = hog(Policy {
+        max_state_kib: 64,
+        ..Policy::default()
+    })
+    .await;
+    send(&host, pid, json!({"state_bytes": 1000}));
+    wait_steps(&host, pid, 2).await;
+    assert_eq!(
+        state(&host, pid).await["filler"].as_str().unwrap().len(),
+        1000
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_size_violated() {
+    let (host, pid, other, mut events) = hog(Policy {
+        max_state_kib: 64,
+        ..Policy::default()
+    })
+    .await;
+    send(&host, pid, json!({"state_bytes": 1_000_000}));
+    let reason = crash_reason(&mut events, pid).await;
+    assert!(reason.contains("over its policy's limit"), "{reason}");
+    assert_eq!(state(&host, pid).await, json!({"count": 1, "filler": ""}));
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_mailbox_refuses_the_sender_and_loses_nothing_it_accepted() {
+    // Expectation: while the process is busy, a mailbox capped at 8 takes 8 messages and refuses
+    // the rest with MailboxFull; every accepted message is then handled.
+    let host = host();
+    let other = bystander(&host).await;
+    deploy_with(
+        &host,
+        "slow",
+        guests::SLOW,
+        Policy {
+            mailbox: 8,
+            ..Policy::default()
+        },
+    )
+    .await;
+    let pid = host.spawn("slow", b"").await.unwrap();
+    send(&host, pid, json!({"spin_ms": 300}));
+    wait_until(|| async { host.is_busy(pid) }).await;
+    let mut accepted = 0;
+    let mut refused = 0;
+    for _ in 0..20 {
+        match host.send(pid, br#"{"spin_ms": 0}"#) {
+            Ok(()) => accepted += 1,
+            Err(SendError::MailboxFull(p)) => {
+                assert_eq!(p, pid);
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((accepted, refused), (8, 12));
+    wait_steps(&host, pid, 9).await;
+    assert_eq!(state(&host, pid).await["count"], 9);
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_in_init_means_no_process() {
+    let host = host();
+    let other = bystander(&host).await;
+    deploy(&host, "crasher", guests::CRASHER).await;
+    let err = host
+        .spawn("crasher", br#"{"crash_in_init": true}"#)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SpawnError::InitFailed { .. }), "{err}");
+    assert!(err.to_string().contains("init"), "{err}");
+    assert_eq!(host.processes().await.len(), 1);
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_process_ends_at_its_first_crash() {
+    let host = host();
+    let mut events = host.subscribe();
+    deploy_with(
+        &host,
+        "crasher",
+        guests::CRASHER,
+        Policy {
+            restart: Restart::Temporary,
+            ..Policy::default()
+        },
+    )
+    .await;
+    let pid = host.spawn("crasher", b"").await.unwrap();
+    send(&host, pid, json!("crash"));
+    let reason = wait_event(&mut events, |e| match e {
+        HostEvent::Exited { pid: p, reason, .. } if *p == pid => Some(reason.to_string()),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("temporary"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_importing_files_or_sockets_are_refused_with_the_imports_listed() {
+    let host = host();
+    let other = bystander(&host).await;
+    for (path, needle) in [
+        (guests::IMPORTS_FILESYSTEM, "wasi:filesystem/"),
+        (guests::IMPORTS_SOCKETS, "wasi:sockets/"),
+    ] {
+        let err = host.deploy("plugin", &wasm(path)).await.unwrap_err();
+        match &err {
+            DeployError::ForbiddenImports(imports) => {
+                assert!(imports.iter().any(|i| i.starts_with(needle)), "{imports:?}");
+            }
+            other => panic!("expected ForbiddenImports, got {other}"),
+        }
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    assert_eq!(host.modules().await.len(), 1, "nothing was loaded");
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_over_the_host_ceiling_is_refused() {
+    let host = host();
+    let options = DeployOptions {
+        policy: Some(Policy {
+            max_memory_mib: 1 << 20,
+            ..Policy::default()
+        }),
+        ..DeployOptions::default()
+    };
+    let err = host
+        .deploy_with("counter", &wasm(guests::COUNTER_V2), options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeployError::Policy(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_gets_down_with_the_reason() {
+    // Expectation: watchers of a process that quits, one that crashes past its limit, and a pid
+    // that never lived get `down` with `normal`, `failed: ...` and `noproc`.
+    let host = host();
+    deploy(&host, "counter", guests::COUNTER_V2).await;
+    deploy(&host, "watcher", guests::WATCHER).await;
+    deploy_with(
+        &host,
+        "crasher",
+        guests::CRASHER,
+        Policy {
+            restart: Restart::Temporary,
+            ..Policy::default()
+        },
+    )
+    .await;
+    let quitter = host.spawn("counter", b"").await.unwrap();
+    let crasher = host.spawn("crasher", b"").await.unwrap();
+    let watch = |target: Pid| {
+        let host = host.clone();
+        async move {
+            host.spawn(
+                "watcher",
+                json!({"target": target.0}).to_string().as_bytes(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let w_quit = watch(quitter).await;
+    let w_crash = watch(crasher).await;
+    let w_none = watch(Pid(999_999)).await;
+
+    send(&host, quitter, json!("quit"));
+    send(&host, crasher, json!("crash"));
+    for (watcher, target, reason) in [
+        (w_quit, quitter, "normal"),
+        (w_crash, crasher, "failed: "),
+        (w_none, Pid(999_999), "noproc"),
+    ] {
+        wait_until(|| async { !state(&host, watcher).await["down"].is_null() }).await;
+        let down = state(&host, watcher).await["down"].clone();
+        assert_eq!(down[0], target.0);
+        assert!(down[1].as_str().unwrap().starts_with(reason), "{down}");
+    }
+}
