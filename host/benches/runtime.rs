@@ -29,6 +29,9 @@ fn main() {
     if run("step") {
         rt.block_on(step_cost());
     }
+    if run("limits") {
+        rt.block_on(limits_cost());
+    }
     if run("pingpong") {
         rt.block_on(pingpong());
     }
@@ -139,6 +142,42 @@ async fn step_cost() {
         host.stop(pid).expect("stop");
     }
     println!();
+}
+
+/// Steps per second of one process through its mailbox, on `host`, with a 16-byte state.
+async fn step_rate(host: &Host, n: usize) -> f64 {
+    deploy(host, "blob", guests::BLOB).await;
+    let pid = host.spawn("blob", br#"{"size": 16}"#).await.expect("spawn");
+    let mut samples = Vec::new();
+    for _ in 0..7 {
+        let before = host.process(pid).await.expect("alive").steps;
+        let t = Instant::now();
+        for _ in 0..n {
+            while host.send(pid, b"1").is_err() {
+                tokio::task::yield_now().await;
+            }
+        }
+        while host.process(pid).await.expect("alive").steps < before + n as u64 {
+            tokio::task::yield_now().await;
+        }
+        samples.push(t.elapsed().as_secs_f64() / n as f64);
+    }
+    median(samples).0
+}
+
+/// What the sandbox's time limit (epoch interruption) costs per step.
+async fn limits_cost() {
+    println!("## cost of the per-call time limit (epoch interruption), 16-byte state");
+    let with = |time_limits| Host::new(HostConfig {
+        engine: hotswap::engine::EngineConfig { time_limits, ..Default::default() },
+        ..HostConfig::default()
+    })
+    .expect("host");
+    let off = step_rate(&with(false), 20_000).await;
+    let on = step_rate(&with(true), 20_000).await;
+    println!("step p50 without limits {:.3} µs, with limits {:.3} µs (x{:.2})\n", off * 1e6, on * 1e6, on / off);
+    result("step_us_no_limits@16", off * 1e6);
+    result("step_us_limits@16", on * 1e6);
 }
 
 /// Round trip between two processes.
