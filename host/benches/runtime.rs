@@ -168,14 +168,24 @@ async fn step_rate(host: &Host, n: usize) -> f64 {
 /// What the sandbox's time limit (epoch interruption) costs per step.
 async fn limits_cost() {
     println!("## cost of the per-call time limit (epoch interruption), 16-byte state");
-    let with = |time_limits| Host::new(HostConfig {
-        engine: hotswap::engine::EngineConfig { time_limits, ..Default::default() },
-        ..HostConfig::default()
-    })
-    .expect("host");
+    let with = |time_limits| {
+        Host::new(HostConfig {
+            engine: hotswap::engine::EngineConfig {
+                time_limits,
+                ..Default::default()
+            },
+            ..HostConfig::default()
+        })
+        .expect("host")
+    };
     let off = step_rate(&with(false), 20_000).await;
     let on = step_rate(&with(true), 20_000).await;
-    println!("step p50 without limits {:.3} µs, with limits {:.3} µs (x{:.2})\n", off * 1e6, on * 1e6, on / off);
+    println!(
+        "step p50 without limits {:.3} µs, with limits {:.3} µs (x{:.2})\n",
+        off * 1e6,
+        on * 1e6,
+        on / off
+    );
     result("step_us_no_limits@16", off * 1e6);
     result("step_us_limits@16", on * 1e6);
 }

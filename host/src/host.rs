@@ -14,12 +14,13 @@ use anyhow::Context as _;
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 use crate::engine::{Engine, EngineConfig, Message};
 use crate::error::{DeployError, SendError, SpawnError};
 use crate::policy::Policy;
-use crate::process::{Control, ExitReason, Pid, ProcessHandle, ProcessInfo, Spawning, SwapOutcome};
+use crate::process::mailbox::{Mailbox, Refused};
+use crate::process::{Control, ExitReason, Pid, ProcessInfo, Spawning, SwapOutcome};
 use crate::registry::{ModuleInfo, ModuleVersion, Registry, VersionInfo};
 use crate::store::{DataDir, ModuleRecord, RegistryFile, VersionRecord};
 
@@ -195,7 +196,7 @@ pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub config: HostConfig,
     pub registry: Registry,
-    pub processes: DashMap<Pid, ProcessHandle>,
+    pub processes: DashMap<Pid, Arc<Mailbox>>,
     names: Mutex<HashMap<String, Pid>>,
     next_pid: AtomicU64,
     pub events: broadcast::Sender<HostEvent>,
@@ -432,8 +433,7 @@ impl Host {
                             let (tx, rx) = oneshot::channel();
                             let handle = self.shared.processes.get(pid)?;
                             handle
-                                .control
-                                .send(Control::Trial {
+                                .control(Control::Trial {
                                     to: version.clone(),
                                     reply: tx,
                                 })
@@ -518,15 +518,14 @@ impl Host {
             .shared
             .mailbox(to)
             .ok_or(SendError::NoSuchProcess(to))?;
-        mailbox
-            .try_send(Message {
-                sender: 0,
-                payload: payload.to_vec(),
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => SendError::MailboxFull(to),
-                mpsc::error::TrySendError::Closed(_) => SendError::NoSuchProcess(to),
-            })
+        let message = Message {
+            sender: 0,
+            payload: payload.to_vec(),
+        };
+        mailbox.send(message).map_err(|e| match e {
+            Refused::Full => SendError::MailboxFull(to),
+            Refused::Closed => SendError::NoSuchProcess(to),
+        })
     }
 
     /// Stops a process after the step in flight; messages still queued are reported as undelivered.
@@ -540,8 +539,7 @@ impl Host {
             .get(&pid)
             .ok_or(SendError::NoSuchProcess(pid))?;
         handle
-            .control
-            .send(Control::Stop)
+            .control(Control::Stop)
             .map_err(|_| SendError::NoSuchProcess(pid))
     }
 
@@ -551,8 +549,7 @@ impl Host {
         self.shared
             .processes
             .get(&pid)?
-            .control
-            .send(Control::Inspect(tx))
+            .control(Control::Inspect(tx))
             .ok()?;
         rx.await.ok()
     }
@@ -565,7 +562,7 @@ impl Host {
             .iter()
             .filter_map(|h| {
                 let (tx, rx) = oneshot::channel();
-                h.control.send(Control::Inspect(tx)).ok().map(|()| rx)
+                h.control(Control::Inspect(tx)).ok().map(|()| rx)
             })
             .collect();
         let mut out = Vec::with_capacity(waiting.len());
@@ -686,8 +683,7 @@ impl Shared {
                 decision
             });
             if handle
-                .control
-                .send(Control::Swap {
+                .control(Control::Swap {
                     to: version.clone(),
                     reply: tx,
                     decision,
@@ -749,7 +745,7 @@ impl Shared {
         args: Vec<u8>,
         started: Option<oneshot::Sender<Result<(), String>>>,
     ) {
-        let (process, handle) = {
+        let process = {
             let mut modules = self.registry.lock();
             let mut spawning = spawning;
             // A deploy may have landed between prepare_spawn and now: start on the current version.
@@ -759,11 +755,11 @@ impl Shared {
             if let Some(entry) = modules.get_mut(&*spawning.version.module) {
                 entry.pids.insert(spawning.pid);
             }
-            let (process, handle) = spawning.into_process(self.clone());
-            self.processes.insert(process.pid(), handle.clone());
-            (process, handle)
+            let mailbox = spawning.mailbox.clone();
+            let process = spawning.into_process(self.clone());
+            self.processes.insert(process.pid(), mailbox);
+            process
         };
-        drop(handle);
         tokio::spawn(process.run(args, started));
     }
 
@@ -779,8 +775,8 @@ impl Shared {
             .retain(|_, p| *p != pid);
     }
 
-    pub fn mailbox(&self, pid: Pid) -> Option<mpsc::Sender<Message>> {
-        self.processes.get(&pid).map(|h| h.mailbox.clone())
+    pub fn mailbox(&self, pid: Pid) -> Option<Arc<Mailbox>> {
+        self.processes.get(&pid).map(|m| m.clone())
     }
 
     pub fn whereis(&self, name: &str) -> Option<Pid> {
@@ -845,9 +841,7 @@ impl Shared {
 
     fn deliver_down(&self, watcher: Pid, pid: Pid, reason: String) {
         if let Some(handle) = self.processes.get(&watcher) {
-            let _ = handle
-                .control
-                .send(Control::Down(crate::engine::Down { pid: pid.0, reason }));
+            let _ = handle.control(Control::Down(crate::engine::Down { pid: pid.0, reason }));
         }
     }
 

@@ -36,22 +36,26 @@ pub struct ApiState {
     host: Host,
     token_hash: [u8; 32],
     logs: LogBook,
+    max_upload: usize,
 }
 
 impl ApiState {
     /// Wraps `host` for the API, starting the log book that records its events.
-    pub fn new(host: Host, token: &str) -> Arc<Self> {
+    /// `max_upload` caps request bodies, in bytes.
+    pub fn new(host: Host, token: &str, max_upload: usize) -> Arc<Self> {
         let logs = LogBook::start(&host);
         Arc::new(Self {
             host,
             token_hash: Sha256::digest(token.as_bytes()).into(),
             logs,
+            max_upload,
         })
     }
 }
 
-/// The control API's routes, with authentication and an upload cap of `max_upload` bytes.
-pub fn router(state: Arc<ApiState>, max_upload: usize) -> Router {
+/// The control API's routes, with authentication and the state's upload cap.
+pub fn router(state: Arc<ApiState>) -> Router {
+    let max_upload = state.max_upload;
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/modules", get(modules))
@@ -75,20 +79,20 @@ async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(given) = given else {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing `Authorization: Bearer <token>`; the token is in the data dir's `token` file",
-        )
-        .into_response();
-    };
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| Sha256::digest(t.trim().as_bytes()));
     // Comparing digests keeps the comparison independent of where the strings differ.
-    let given: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
-    if given != state.token_hash {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "wrong token").into_response();
-    }
-    next.run(request).await
+    let refusal = match given {
+        None => {
+            "missing `Authorization: Bearer <token>`; the token is in the data dir's `token` file"
+        }
+        Some(digest) if digest.as_slice() != state.token_hash => "wrong token",
+        Some(_) => return next.run(request).await,
+    };
+    // Read (and drop) what the client is still sending, up to the upload cap, so it receives the
+    // 401 instead of a connection reset in the middle of its upload.
+    let _ = axum::body::to_bytes(request.into_body(), state.max_upload).await;
+    ApiError::new(StatusCode::UNAUTHORIZED, refusal).into_response()
 }
 
 /// An error answer: `{"error": "..."}` with a status.

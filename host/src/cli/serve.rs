@@ -60,7 +60,7 @@ impl Serve {
             dir.display(),
             dir.join("token").display()
         );
-        let app = router(ApiState::new(host, &token), self.max_upload_mib << 20);
+        let app = router(ApiState::new(host, &token, self.max_upload_mib << 20));
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown())
             .await

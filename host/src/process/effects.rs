@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc::OwnedPermit;
 use wasmtime::StoreLimits;
 
 use crate::engine::{Level, Message, RuntimeHost, SendError};
 use crate::host::Shared;
+use crate::process::mailbox::{Mailbox, Permit, Refused};
 use crate::process::{Pid, Spawning};
 
 /// Per-store data: who is calling, what the call has done so far, and the store's limits.
@@ -44,7 +44,7 @@ pub struct Effects {
 }
 
 enum Effect {
-    Send(OwnedPermit<Message>, Message),
+    Send(Permit, Message),
     Spawn(Box<Spawning>, Vec<u8>),
     Register(String),
     Monitor(Pid),
@@ -79,9 +79,9 @@ impl Effects {
     }
 
     /// The mailbox of a process this same step spawned (it is not in the process table yet).
-    fn pending_mailbox(&self, pid: Pid) -> Option<&tokio::sync::mpsc::Sender<Message>> {
+    fn pending_mailbox(&self, pid: Pid) -> Option<&Arc<Mailbox>> {
         self.items.iter().find_map(|e| match e {
-            Effect::Spawn(s, _) if s.pid == pid => Some(&s.handle.mailbox),
+            Effect::Spawn(s, _) if s.pid == pid => Some(&s.mailbox),
             _ => None,
         })
     }
@@ -100,9 +100,9 @@ impl RuntimeHost for StepCtx {
             Some(m) => m.clone(),
             None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
         };
-        let permit = mailbox.try_reserve_owned().map_err(|e| match e {
-            tokio::sync::mpsc::error::TrySendError::Full(_) => SendError::MailboxFull,
-            tokio::sync::mpsc::error::TrySendError::Closed(_) => SendError::NoSuchProcess,
+        let permit = mailbox.reserve().map_err(|e| match e {
+            Refused::Full => SendError::MailboxFull,
+            Refused::Closed => SendError::NoSuchProcess,
         })?;
         self.effects.items.push(Effect::Send(
             permit,

@@ -17,21 +17,23 @@
 //!   event.
 
 pub(crate) mod effects;
+pub(crate) mod mailbox;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::engine::{Change, Down, Event, Instance, Message, StepResult};
+use crate::engine::{Change, Down, Event, Instance, StepResult};
 use crate::host::{HostEvent, Shared};
 use crate::policy::Restart;
 use crate::registry::ModuleVersion;
 use effects::StepCtx;
+use mailbox::{Item, Mailbox};
 
 /// A process identifier. Displayed Erlang-style as `<N>`; pid 0 is the host itself.
 #[derive(
@@ -154,45 +156,27 @@ pub(crate) enum SwapOutcome {
     Stayed { version: u32, reason: String },
 }
 
-/// What the host holds to reach a process.
-#[derive(Clone)]
-pub(crate) struct ProcessHandle {
-    pub mailbox: mpsc::Sender<Message>,
-    pub control: mpsc::UnboundedSender<Control>,
-    pub busy: Arc<AtomicBool>,
-}
-
-/// A process whose pid and channels exist but whose task has not started.
+/// A process whose pid and mailbox exist but whose task has not started.
 pub(crate) struct Spawning {
     pub pid: Pid,
     pub version: Arc<ModuleVersion>,
-    pub handle: ProcessHandle,
-    mailbox: mpsc::Receiver<Message>,
-    control: mpsc::UnboundedReceiver<Control>,
+    pub mailbox: Arc<Mailbox>,
 }
 
 impl Spawning {
     /// The mailbox holds as many messages as the version's policy says (for the process's life:
     /// a later version's different cap does not resize it).
     pub fn new(pid: Pid, version: Arc<ModuleVersion>) -> Self {
-        let (mailbox_tx, mailbox) = mpsc::channel(version.policy.mailbox.max(1));
-        let (control_tx, control) = mpsc::unbounded_channel();
-        let handle = ProcessHandle {
-            mailbox: mailbox_tx,
-            control: control_tx,
-            busy: Arc::default(),
-        };
+        let mailbox = Mailbox::new(version.policy.mailbox);
         Self {
             pid,
             version,
-            handle,
             mailbox,
-            control,
         }
     }
 
-    pub fn into_process(self, shared: Arc<Shared>) -> (Process, ProcessHandle) {
-        let process = Process {
+    pub fn into_process(self, shared: Arc<Shared>) -> Process {
+        Process {
             pid: self.pid,
             shared,
             version: self.version,
@@ -203,15 +187,12 @@ impl Spawning {
             probation: None,
             pending: None,
             mailbox: self.mailbox,
-            control: self.control,
-            busy: self.handle.busy.clone(),
             restarts: VecDeque::new(),
             steps: 0,
             messages_in: 0,
             messages_out: 0,
             last_error: None,
-        };
-        (process, self.handle)
+        }
     }
 }
 
@@ -241,9 +222,7 @@ pub(crate) struct Process {
     probation: Option<Probation>,
     /// An event to handle before taking a new one (after a reverted swap).
     pending: Option<Event>,
-    mailbox: mpsc::Receiver<Message>,
-    control: mpsc::UnboundedReceiver<Control>,
-    busy: Arc<AtomicBool>,
+    mailbox: Arc<Mailbox>,
     restarts: VecDeque<Instant>,
     steps: u64,
     messages_in: u64,
@@ -309,20 +288,25 @@ impl Process {
         if self.mailbox.is_empty() {
             self.park();
         }
-        let deadline = self.deadline;
-        let wake = tokio::select! {
-            biased;
-                        Some(control) = self.control.recv() => match control {
-                Control::Down(down) => Wake::Event(Event::Down(down)),
-                control => Wake::Control(control),
+        let wake = match self.deadline {
+            // `after 0`, or a deadline already past: take what is queued, else time out now,
+            // without a trip through the timer.
+            Some(deadline) if deadline <= Instant::now() => match self.mailbox.try_next() {
+                Some(item) => item.into(),
+                None => {
+                    self.deadline = None;
+                    Wake::Event(Event::Timeout)
+                }
             },
-            Some(message) = self.mailbox.recv() => Wake::Event(Event::Message(message)),
-            () = sleep_until(deadline), if deadline.is_some() => {
-                self.deadline = None;
-                Wake::Event(Event::Timeout)
-            }
-            // Both channels closed: the host is gone.
-            else => Wake::Control(Control::Stop),
+            Some(deadline) => tokio::select! {
+                biased;
+                item = self.mailbox.next() => item.into(),
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    self.deadline = None;
+                    Wake::Event(Event::Timeout)
+                }
+            },
+            None => self.mailbox.next().await.into(),
         };
         self.unpark();
         wake
@@ -383,9 +367,9 @@ impl Process {
             Ok(instance) => instance,
             Err(e) => return self.step_failed(event, format!("{e:#}")),
         };
-        self.busy.store(true, Ordering::Relaxed);
+        self.mailbox.busy.store(true, Ordering::Relaxed);
         let result = instance.step(&self.state, &event);
-        self.busy.store(false, Ordering::Relaxed);
+        self.mailbox.busy.store(false, Ordering::Relaxed);
         match self.accept(&mut instance, result) {
             Ok(result) => {
                 self.live = Some(instance);
@@ -620,6 +604,7 @@ impl Process {
 
     fn exit(mut self, reason: ExitReason) {
         self.unpark();
+        self.mailbox.close();
         self.shared.forget(self.pid, &self.version.module);
         self.shared.notify_monitors(self.pid, &reason);
         tracing::debug!(pid = %self.pid, ?reason, "process exited");
@@ -637,6 +622,16 @@ enum Wake {
     Control(Control),
 }
 
+impl From<Item> for Wake {
+    fn from(item: Item) -> Self {
+        match item {
+            Item::Control(Control::Down(down)) => Wake::Event(Event::Down(down)),
+            Item::Control(control) => Wake::Control(control),
+            Item::Message(message) => Wake::Event(Event::Message(message)),
+        }
+    }
+}
+
 /// How a guest call failed: a trap poisons the instance, a refusal (`err`, or a result over a
 /// limit) leaves it usable.
 enum Failure {
@@ -649,12 +644,6 @@ impl Failure {
         match self {
             Failure::Trapped(r) | Failure::Refused(r) => r,
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    if let Some(deadline) = deadline {
-        tokio::time::sleep_until(deadline.into()).await;
     }
 }
 

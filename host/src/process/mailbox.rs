@@ -1,0 +1,215 @@
+//! A process's mailbox: messages in arrival order up to the policy's cap, and the host's control
+//! requests (swap, inspect, stop, down) ahead of them, uncapped.
+//!
+//! One small struct per process and no allocation while empty: an idle process costs its state,
+//! this, and its task. A sender inside a guest step reserves a slot first ([`Mailbox::reserve`])
+//! and delivers only if the step commits, so a committed send never finds the mailbox full and a
+//! failed step releases its slots.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::Control;
+use crate::engine::Message;
+
+/// Why a message was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// At the cap.
+    Full,
+    /// The process has ended.
+    Closed,
+}
+
+/// What the process takes out next.
+pub(crate) enum Item {
+    Control(Control),
+    Message(Message),
+}
+
+pub(crate) struct Mailbox {
+    inner: Mutex<Inner>,
+    wake: Notify,
+    capacity: usize,
+    /// Set while the process is inside a guest call (for `Host::is_busy`).
+    pub busy: AtomicBool,
+}
+
+#[derive(Default)]
+struct Inner {
+    messages: VecDeque<Message>,
+    control: VecDeque<Control>,
+    /// Slots promised to steps in flight that have not committed yet.
+    reserved: usize,
+    closed: bool,
+}
+
+impl Mailbox {
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::default(),
+            wake: Notify::new(),
+            capacity: capacity.max(1),
+            busy: AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a message now.
+    pub fn send(&self, message: Message) -> Result<(), Refused> {
+        {
+            let mut inner = self.lock();
+            inner.check(self.capacity)?;
+            inner.messages.push_back(message);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Reserves a slot for a message that a step in flight will send if it commits.
+    pub fn reserve(self: &Arc<Self>) -> Result<Permit, Refused> {
+        let mut inner = self.lock();
+        inner.check(self.capacity)?;
+        inner.reserved += 1;
+        Ok(Permit {
+            mailbox: self.clone(),
+        })
+    }
+
+    /// Queues a control request (never refused while the process lives).
+    pub fn control(&self, control: Control) -> Result<(), Refused> {
+        {
+            let mut inner = self.lock();
+            if inner.closed {
+                return Err(Refused::Closed);
+            }
+            inner.control.push_back(control);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.lock().messages.len()
+    }
+
+    /// Whether no message or control request waits.
+    pub fn is_empty(&self) -> bool {
+        let inner = self.lock();
+        inner.messages.is_empty() && inner.control.is_empty()
+    }
+
+    /// The next control request, else the next message, without waiting.
+    pub fn try_next(&self) -> Option<Item> {
+        let mut inner = self.lock();
+        if let Some(control) = inner.control.pop_front() {
+            return Some(Item::Control(control));
+        }
+        inner.messages.pop_front().map(Item::Message)
+    }
+
+    /// Waits for the next control request or message (for the process's own task only).
+    pub async fn next(&self) -> Item {
+        loop {
+            if let Some(item) = self.try_next() {
+                return item;
+            }
+            // `notify_one` leaves a permit when nobody waits, so a push between `try_next` and
+            // here is not missed.
+            self.wake.notified().await;
+        }
+    }
+
+    /// Refuses everything from now on; returns how many messages were left undelivered.
+    pub fn close(&self) -> usize {
+        let mut inner = self.lock();
+        inner.closed = true;
+        inner.control.clear();
+        std::mem::take(&mut inner.messages).len()
+    }
+}
+
+impl Inner {
+    fn check(&self, capacity: usize) -> Result<(), Refused> {
+        if self.closed {
+            Err(Refused::Closed)
+        } else if self.messages.len() + self.reserved >= capacity {
+            Err(Refused::Full)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A reserved mailbox slot; released when dropped unsent.
+pub(crate) struct Permit {
+    mailbox: Arc<Mailbox>,
+}
+
+impl Permit {
+    /// Delivers into the reserved slot (dropped if the receiver ended meanwhile, as a message to
+    /// a dead process is).
+    pub fn send(self, message: Message) {
+        {
+            let mut inner = self.mailbox.lock();
+            if !inner.closed {
+                inner.messages.push_back(message);
+            }
+        }
+        self.mailbox.wake.notify_one();
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut inner = self.mailbox.lock();
+        inner.reserved = inner.reserved.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(n: u8) -> Message {
+        Message {
+            sender: 0,
+            payload: vec![n],
+        }
+    }
+
+    #[test]
+    fn reserved_slots_count_against_the_cap_until_sent_or_dropped() {
+        let mailbox = Mailbox::new(2);
+        let permit = mailbox.reserve().unwrap();
+        mailbox.send(msg(1)).unwrap();
+        assert_eq!(mailbox.send(msg(2)), Err(Refused::Full));
+        drop(permit);
+        mailbox.send(msg(2)).unwrap();
+        assert_eq!(mailbox.reserve().err(), Some(Refused::Full));
+        assert_eq!(mailbox.len(), 2);
+    }
+
+    #[test]
+    fn control_goes_first_and_close_refuses_everything() {
+        let mailbox = Mailbox::new(8);
+        mailbox.send(msg(1)).unwrap();
+        mailbox.control(Control::Stop).unwrap();
+        assert!(matches!(
+            mailbox.try_next(),
+            Some(Item::Control(Control::Stop))
+        ));
+        assert!(matches!(mailbox.try_next(), Some(Item::Message(m)) if m.payload == [1]));
+        mailbox.send(msg(2)).unwrap();
+        assert_eq!(mailbox.close(), 1);
+        assert_eq!(mailbox.send(msg(3)), Err(Refused::Closed));
+        assert_eq!(mailbox.control(Control::Stop).err(), Some(Refused::Closed));
+    }
+}
