@@ -296,6 +296,11 @@ async fn swap() {
         result(&format!("swap_pause_p50_us@{n}"), p(0.5));
         result(&format!("swap_pause_p99_us@{n}"), p(0.99));
         result(&format!("swap_lost@{n}"), (n - report.moved.len()) as f64);
+        if n == 1000 {
+            // Erlang's counterpart of an upgrade *with state migration* is the synchronized
+            // sys:suspend / change_code / resume of gen_servers (bench/erlang).
+            result("upgrade_ms@1000", all.as_secs_f64() * 1e3);
+        }
     }
     println!();
 }
