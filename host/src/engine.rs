@@ -63,6 +63,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// Bytes of each pooled memory and table reset in place rather than returned to the kernel.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// How often the epoch ticker advances: the granularity of the per-call time limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -97,7 +100,14 @@ impl Engine {
             .total_core_instances(config.max_live_instances * 4)
             .total_memories(config.max_live_instances * 2)
             .total_tables(config.max_live_instances * 2)
-            .max_memory_size(config.max_memory_bytes);
+            .max_memory_size(config.max_memory_bytes)
+            // Reset freed memory and tables by rewriting only the pages an instance touched
+            // (found with Linux's PAGEMAP_SCAN, 6.7+) instead of madvise: no page faults for the
+            // next instance in the slot and, above all, no TLB-shootdown interrupts to the other
+            // cores on every instance dropped. Elsewhere wasmtime falls back to madvise.
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             // Halves the cost of every call; hotswap does not use component-model async.

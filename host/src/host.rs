@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use crate::engine::{Engine, EngineConfig, Message};
 use crate::error::{DeployError, SendError, SpawnError};
 use crate::policy::Policy;
+use crate::process::effects::StepCtx;
 use crate::process::mailbox::{Mailbox, Refused};
 use crate::process::{Control, ExitReason, Pid, ProcessInfo, Spawning, SwapOutcome};
 use crate::registry::{ModuleInfo, ModuleVersion, Registry, VersionInfo};
@@ -358,7 +359,7 @@ impl Host {
             .policy
             .unwrap_or_else(|| self.shared.config.policy.clone());
         self.shared.check_policy(&policy)?;
-        let prepared = self.prepare(bytes).await?;
+        let prepared = self.prepare(bytes, &policy).await?;
         let started = Instant::now();
         if options.dry_run {
             return Ok(self.dry_run(name, prepared, policy, started).await);
@@ -400,12 +401,29 @@ impl Host {
         Ok(report)
     }
 
-    async fn prepare(&self, bytes: &[u8]) -> Result<crate::engine::Prepared, DeployError> {
-        let engine = self.shared.engine.clone();
+    /// Compiles and checks `bytes`, then instantiates them once under `policy` and throws the
+    /// instance away: a component whose start-up traps is refused before any process is
+    /// touched, and the lazily built parts of the instance (its memory image) are ready before
+    /// the first process pauses to swap.
+    async fn prepare(
+        &self,
+        bytes: &[u8],
+        policy: &Policy,
+    ) -> Result<crate::engine::Prepared, DeployError> {
+        let shared = self.shared.clone();
         let owned = bytes.to_vec();
-        tokio::task::spawn_blocking(move || engine.prepare(&owned))
-            .await
-            .map_err(|e| DeployError::Compile(format!("compiler task failed: {e}")))?
+        let policy = policy.clone();
+        tokio::task::spawn_blocking(move || {
+            let prepared = shared.engine.prepare(&owned)?;
+            let probe = StepCtx::new(Pid(0), shared.clone(), policy.memory_bytes());
+            shared
+                .engine
+                .instantiate(&prepared, probe, policy.step_time())
+                .map_err(|e| DeployError::Incompatible(format!("{e:#}")))?;
+            Ok(prepared)
+        })
+        .await
+        .map_err(|e| DeployError::Compile(format!("compiler task failed: {e}")))?
     }
 
     async fn dry_run(
