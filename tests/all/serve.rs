@@ -23,10 +23,15 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> Self {
         let _ = std::fs::remove_file(data.join("address"));
         let child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
+            .args(extra)
             .env("RUST_LOG", "hotswap=error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -325,4 +330,58 @@ fn dry_run_changes_nothing_and_atomic_moves_nobody_when_one_fails() {
     let partial: SwapReport = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(partial.moved.len(), 2);
     assert_eq!(partial.stayed.len(), 1);
+}
+
+#[test]
+fn logs_follow_streams_new_lines() {
+    // Expectation: `logs -f 1` prints the server's lines as they happen, prefixed by its pid.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    server.ok(&["deploy", "counter", guests::COUNTER_V2]);
+    server.ok(&["spawn", "counter"]);
+    let mut follow = Command::new(BIN)
+        .args(["logs", "-f", "1", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    for n in 0..3 {
+        server.ok(&["send", "1", &format!("hello-{n}")]);
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a streamed line");
+        assert_eq!(
+            line,
+            format!("<1> {n}: Server <1> received message \"hello-{n}\" from <0>")
+        );
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+}
+
+#[test]
+fn upload_over_the_cap_is_refused_with_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--max-upload-mib", "1"]);
+    let big = dir.path().join("big.wasm");
+    let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+    bytes.resize(2 << 20, 0);
+    std::fs::write(&big, bytes).unwrap();
+    let out = server.cli(&["deploy", "counter", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("413"), "{stderr}");
+    let modules: Vec<ModuleInfo> = server.json(&["modules"]);
+    assert!(modules.is_empty());
 }
