@@ -101,28 +101,9 @@ async fn step_cost() {
         "state", "step p50", "2 copies", "ratio"
     );
     let host = host();
-    deploy(&host, "blob", guests::BLOB).await;
     for size in [16usize, 1024, 64 << 10, 1 << 20] {
-        let pid = host
-            .spawn("blob", json!({"size": size}).to_string().as_bytes())
-            .await
-            .expect("spawn");
         let n = if size >= 1 << 20 { 200 } else { 5000 };
-        let mut samples = Vec::new();
-        for _ in 0..5 {
-            let before = host.process(pid).await.expect("alive").steps;
-            let t = Instant::now();
-            for _ in 0..n {
-                while host.send(pid, b"1").is_err() {
-                    tokio::task::yield_now().await;
-                }
-            }
-            while host.process(pid).await.expect("alive").steps < before + n as u64 {
-                tokio::task::yield_now().await;
-            }
-            samples.push(t.elapsed().as_secs_f64() / n as f64);
-        }
-        let (p50, _, _) = median(samples);
+        let p50 = step_time(&host, size, n).await;
         let buf = vec![7u8; size];
         let t = Instant::now();
         let reps = 200;
@@ -139,17 +120,20 @@ async fn step_cost() {
             copy * 1e6,
             p50 / copy
         );
-        host.stop(pid).expect("stop");
+        result(&format!("step_us@{size}"), p50 * 1e6);
+        result(&format!("step_copy_ratio@{size}"), p50 / copy);
     }
     println!();
 }
 
-/// Steps per second of one process through its mailbox, on `host`, with a 16-byte state.
-async fn step_rate(host: &Host, n: usize) -> f64 {
+/// Median time of one step of a process with a `size`-byte state, fed `n` messages at a time
+/// through its mailbox.
+async fn step_time(host: &Host, size: usize, n: usize) -> f64 {
     deploy(host, "blob", guests::BLOB).await;
-    let pid = host.spawn("blob", br#"{"size": 16}"#).await.expect("spawn");
+    let args = json!({ "size": size }).to_string();
+    let pid = host.spawn("blob", args.as_bytes()).await.expect("spawn");
     let mut samples = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..5 {
         let before = host.process(pid).await.expect("alive").steps;
         let t = Instant::now();
         for _ in 0..n {
@@ -162,6 +146,7 @@ async fn step_rate(host: &Host, n: usize) -> f64 {
         }
         samples.push(t.elapsed().as_secs_f64() / n as f64);
     }
+    host.stop(pid).expect("stop");
     median(samples).0
 }
 
@@ -178,8 +163,8 @@ async fn limits_cost() {
         })
         .expect("host")
     };
-    let off = step_rate(&with(false), 20_000).await;
-    let on = step_rate(&with(true), 20_000).await;
+    let off = step_time(&with(false), 16, 20_000).await;
+    let on = step_time(&with(true), 16, 20_000).await;
     println!(
         "step p50 without limits {:.3} µs, with limits {:.3} µs (x{:.2})\n",
         off * 1e6,
@@ -221,6 +206,7 @@ async fn pingpong() {
         lo * 1e6,
         hi * 1e6
     );
+    result("pingpong_rtt_us", p50 * 1e6);
 }
 
 /// S senders flooding one receiver.

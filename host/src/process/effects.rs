@@ -37,10 +37,17 @@ impl StepCtx {
     }
 }
 
+/// Output one guest call may print; the rest is dropped with a note.
+const MAX_PRINT_BYTES_PER_CALL: usize = 1 << 20;
+/// Processes one guest call may spawn; further `spawn` calls fail.
+const MAX_SPAWNS_PER_CALL: usize = 1000;
+
 /// Effects recorded during one guest call, in call order.
 #[derive(Default)]
 pub struct Effects {
     items: Vec<Effect>,
+    printed: usize,
+    spawns: usize,
 }
 
 enum Effect {
@@ -53,7 +60,7 @@ enum Effect {
 
 impl Effects {
     pub(crate) fn clear(&mut self) {
-        self.items.clear();
+        *self = Self::default();
     }
 
     /// Carries out the effects of a committed step made by `pid`; returns how many messages it sent.
@@ -115,6 +122,10 @@ impl RuntimeHost for StepCtx {
     }
 
     fn spawn(&mut self, module: String, args: Vec<u8>) -> Result<u64, String> {
+        if self.effects.spawns >= MAX_SPAWNS_PER_CALL {
+            return Err(format!("at most {MAX_SPAWNS_PER_CALL} spawns per step"));
+        }
+        self.effects.spawns += 1;
         let spawning = self
             .shared
             .prepare_spawn(&module)
@@ -147,7 +158,18 @@ impl RuntimeHost for StepCtx {
     }
 
     fn print(&mut self, line: String) {
-        self.effects.items.push(Effect::Print(line));
+        // Output is bounded per call so that a guest cannot grow the host's memory through it.
+        let effects = &mut self.effects;
+        if effects.printed > MAX_PRINT_BYTES_PER_CALL {
+            return;
+        }
+        effects.printed += line.len();
+        let line = if effects.printed > MAX_PRINT_BYTES_PER_CALL {
+            format!("[output of this step truncated at {MAX_PRINT_BYTES_PER_CALL} bytes]")
+        } else {
+            line
+        };
+        effects.items.push(Effect::Print(line));
     }
 
     fn log(&mut self, level: Level, message: String) {
