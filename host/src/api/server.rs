@@ -210,7 +210,15 @@ async fn deploy(
         atomic: q.atomic,
         policy,
     };
-    Ok(Json(s.host.deploy_with(&name, &body, options).await?))
+    // In its own task: a client that hangs up mid-deploy must not cut a swap (or the write of the
+    // version history) in half.
+    let host = s.host.clone();
+    let deploy = tokio::spawn(async move { host.deploy_with(&name, &body, options).await });
+    Ok(Json(deploy.await.map_err(internal)??))
+}
+
+fn internal(e: tokio::task::JoinError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the deploy task failed: {e}"))
 }
 
 async fn rollback(
@@ -219,7 +227,9 @@ async fn rollback(
     body: Option<Json<RollbackRequest>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let to = body.and_then(|Json(r)| r.to);
-    Ok(Json(s.host.rollback(&name, to).await?))
+    let host = s.host.clone();
+    let rollback = tokio::spawn(async move { host.rollback(&name, to).await });
+    Ok(Json(rollback.await.map_err(internal)??))
 }
 
 async fn processes(State(s): State<Arc<ApiState>>) -> impl IntoResponse {
