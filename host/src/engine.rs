@@ -31,7 +31,9 @@ mod bindings {
 pub(crate) use bindings::hotswap::process::runtime::Host as RuntimeHost;
 pub use bindings::hotswap::process::runtime::SendError;
 pub(crate) use bindings::hotswap::process::types as bindings_types;
-pub use bindings::hotswap::process::types::{Change, Down, Event, Level, Message, StepResult};
+pub use bindings::hotswap::process::types::{
+    BatchResult, Change, Down, Event, Level, Message, StepResult,
+};
 
 /// Tuning of the engine: the ceilings every module policy must fit under.
 ///
@@ -387,6 +389,16 @@ impl Instance {
             .hotswap_process_process()
             .call_step(&mut self.store, state, event);
         r.map_err(|e| call_failed(e, "step"))
+    }
+
+    /// Calls the guest's `step-batch`.
+    pub fn step_batch(&mut self, state: &[u8], messages: &[Message]) -> CallResult<BatchResult> {
+        self.arm();
+        let r =
+            self.guest
+                .hotswap_process_process()
+                .call_step_batch(&mut self.store, state, messages);
+        r.map_err(|e| call_failed(e, "step-batch"))
     }
 
     /// Calls the guest's `migrate`.

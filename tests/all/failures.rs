@@ -157,3 +157,38 @@ async fn deadline_violated() {
     send(&host, other, json!("x"));
     wait_steps(&host, other, 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_message_in_a_batch_costs_only_itself() {
+    // Expectation: 7 messages queue up behind a long step and reach the guest as one batch; one
+    // of them does not decode, which fails the batch; the host replays them one by one, so the
+    // other 6 are handled once each and only the bad one is dropped and reported.
+    let host = host();
+    let mut events = host.subscribe();
+    deploy(&host, "slow", guests::SLOW).await;
+    let pid = host.spawn("slow", b"").await.unwrap();
+    send(&host, pid, json!({"spin_ms": 200}));
+    wait_until(|| async { host.is_busy(pid) }).await;
+    for i in 0..7 {
+        if i == 3 {
+            send(&host, pid, json!("garbage"));
+        } else {
+            send(&host, pid, json!({"spin_ms": 0}));
+        }
+    }
+    let dropped = wait_event(&mut events, |e| match e {
+        HostEvent::Crashed {
+            pid: p, dropped, ..
+        } if *p == pid => Some(dropped.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(dropped.contains("garbage"), "{dropped}");
+    wait_steps(&host, pid, 7).await;
+    let info = host.process(pid).await.unwrap();
+    assert_eq!(info.messages_in, 7);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&info.state).unwrap()["count"],
+        7
+    );
+}

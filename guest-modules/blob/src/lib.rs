@@ -5,7 +5,9 @@
 hotswap_guest::bindings::export!(Blob with_types_in hotswap_guest::bindings);
 
 use hotswap_guest::bindings::exports::hotswap::process::process::Guest;
-use hotswap_guest::bindings::hotswap::process::types::{Change, Event, StepResult};
+use hotswap_guest::bindings::hotswap::process::types::{
+    BatchResult, Change, Event, Message, StepResult,
+};
 
 struct Blob;
 
@@ -31,6 +33,18 @@ impl Guest for Blob {
             state,
             timeout_ms: None,
             stop: false,
+        })
+    }
+
+    fn step_batch(state: Vec<u8>, messages: Vec<Message>) -> Result<BatchResult, String> {
+        let handled = messages.len() as u32;
+        Ok(BatchResult {
+            next: StepResult {
+                state,
+                timeout_ms: None,
+                stop: false,
+            },
+            handled,
         })
     }
 

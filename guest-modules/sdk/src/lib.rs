@@ -293,35 +293,72 @@ pub fn __init<P: Process>(args: Vec<u8>) -> Result<wit::StepResult, String> {
     encode(P::init(args)?)
 }
 
-#[doc(hidden)]
-pub fn __step<P: Process>(state: Vec<u8>, event: wit::Event) -> Result<wit::StepResult, String> {
-    let state: P::State = serde_json::from_slice(&state).map_err(|e| {
+fn decode_state<S: DeserializeOwned>(state: &[u8]) -> Result<S, String> {
+    serde_json::from_slice(state).map_err(|e| {
         format!(
             "the state does not decode ({e}): {}",
-            String::from_utf8_lossy(&state)
+            String::from_utf8_lossy(state)
+        )
+    })
+}
+
+fn decode_message<M: DeserializeOwned>(m: wit::Message) -> Result<Event<M>, String> {
+    let msg = serde_json::from_slice(&m.payload).map_err(|e| {
+        format!(
+            "message from <{}> not understood ({e}): {}",
+            m.sender,
+            String::from_utf8_lossy(&m.payload)
         )
     })?;
+    Ok(Event::Message {
+        from: Pid(m.sender),
+        msg,
+    })
+}
+
+#[doc(hidden)]
+pub fn __step<P: Process>(state: Vec<u8>, event: wit::Event) -> Result<wit::StepResult, String> {
+    let state: P::State = decode_state(&state)?;
     let event = match event {
         wit::Event::Timeout => Event::Timeout,
         wit::Event::Down(d) => Event::Down {
             pid: Pid(d.pid),
             reason: d.reason,
         },
-        wit::Event::Message(m) => {
-            let msg = serde_json::from_slice(&m.payload).map_err(|e| {
-                format!(
-                    "message from <{}> not understood ({e}): {}",
-                    m.sender,
-                    String::from_utf8_lossy(&m.payload)
-                )
-            })?;
-            Event::Message {
-                from: Pid(m.sender),
-                msg,
-            }
-        }
+        wit::Event::Message(m) => decode_message(m)?,
     };
     encode(P::handle(state, event)?)
+}
+
+/// Folds the messages through `handle`, decoding the state once and encoding it once.
+#[doc(hidden)]
+pub fn __step_batch<P: Process>(
+    state: Vec<u8>,
+    messages: Vec<wit::Message>,
+) -> Result<wit::BatchResult, String> {
+    let mut state: P::State = decode_state(&state)?;
+    let mut timeout_ms = None;
+    let mut handled = 0;
+    for m in messages {
+        let next = P::handle(state, decode_message(m)?)?;
+        handled += 1;
+        if next.stop {
+            return Ok(wit::BatchResult {
+                next: encode(next)?,
+                handled,
+            });
+        }
+        state = next.state;
+        timeout_ms = next.timeout_ms;
+    }
+    Ok(wit::BatchResult {
+        next: encode(Next {
+            state,
+            timeout_ms,
+            stop: false,
+        })?,
+        handled,
+    })
 }
 
 #[doc(hidden)]
@@ -348,6 +385,12 @@ macro_rules! export_process {
                 event: $crate::bindings::hotswap::process::types::Event,
             ) -> Result<$crate::bindings::hotswap::process::types::StepResult, String> {
                 $crate::__step::<$t>(state, event)
+            }
+            fn step_batch(
+                state: Vec<u8>,
+                messages: Vec<$crate::bindings::hotswap::process::types::Message>,
+            ) -> Result<$crate::bindings::hotswap::process::types::BatchResult, String> {
+                $crate::__step_batch::<$t>(state, messages)
             }
             fn migrate(
                 change: $crate::bindings::hotswap::process::types::Change,

@@ -214,11 +214,14 @@ async fn deploy(
     // version history) in half.
     let host = s.host.clone();
     let deploy = tokio::spawn(async move { host.deploy_with(&name, &body, options).await });
-    Ok(Json(deploy.await.map_err(internal)??))
+    Ok(Json(deploy.await.map_err(|e| internal(&e))??))
 }
 
-fn internal(e: tokio::task::JoinError) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the deploy task failed: {e}"))
+fn internal(e: &tokio::task::JoinError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the deploy task failed: {e}"),
+    )
 }
 
 async fn rollback(
@@ -229,7 +232,7 @@ async fn rollback(
     let to = body.and_then(|Json(r)| r.to);
     let host = s.host.clone();
     let rollback = tokio::spawn(async move { host.rollback(&name, to).await });
-    Ok(Json(rollback.await.map_err(internal)??))
+    Ok(Json(rollback.await.map_err(|e| internal(&e))??))
 }
 
 async fn processes(State(s): State<Arc<ApiState>>) -> impl IntoResponse {

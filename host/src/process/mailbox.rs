@@ -127,6 +127,17 @@ impl Mailbox {
         }
     }
 
+    /// Up to `max` queued messages, oldest first, unless a control request is waiting (it goes
+    /// first, so a batch never delays a swap).
+    pub fn take_messages(&self, max: usize) -> Vec<Message> {
+        let mut inner = self.lock();
+        if !inner.control.is_empty() {
+            return Vec::new();
+        }
+        let n = max.min(inner.messages.len());
+        inner.messages.drain(..n).collect()
+    }
+
     /// Refuses everything from now on; returns how many messages were left undelivered.
     pub fn close(&self) -> usize {
         let mut inner = self.lock();

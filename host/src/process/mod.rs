@@ -28,12 +28,15 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::engine::{Change, Down, Event, Instance, StepResult};
+use crate::engine::{Change, Down, Event, Instance, Message, StepResult};
 use crate::host::{HostEvent, Shared};
 use crate::policy::Restart;
 use crate::registry::ModuleVersion;
 use effects::StepCtx;
 use mailbox::{Item, Mailbox};
+
+/// Most messages handed to the guest in one `step-batch` call.
+const MAX_BATCH: usize = 64;
 
 /// A process identifier. Displayed Erlang-style as `<N>`; pid 0 is the host itself.
 #[derive(
@@ -185,7 +188,7 @@ impl Spawning {
             live: None,
             cached: false,
             probation: None,
-            pending: None,
+            pending: VecDeque::new(),
             mailbox: self.mailbox,
             restarts: VecDeque::new(),
             steps: 0,
@@ -220,8 +223,9 @@ pub(crate) struct Process {
     /// Whether `live` counts against the host's cache of idle instances.
     cached: bool,
     probation: Option<Probation>,
-    /// An event to handle before taking a new one (after a reverted swap).
-    pending: Option<Event>,
+    /// Events to handle before taking new ones: the event of a reverted swap, or the messages
+    /// of a failed batch, replayed one step at a time.
+    pending: VecDeque<Event>,
     mailbox: Arc<Mailbox>,
     restarts: VecDeque<Instant>,
     steps: u64,
@@ -268,7 +272,7 @@ impl Process {
 
     async fn event_loop(&mut self) -> ExitReason {
         loop {
-            let event = match self.pending.take() {
+            let event = match self.pending.pop_front() {
                 Some(event) => event,
                 None => match self.next_event().await {
                     Wake::Event(event) => event,
@@ -363,6 +367,20 @@ impl Process {
     }
 
     fn step(&mut self, event: Event) -> Flow {
+        // Messages piling up cross into the guest together (not on probation: the first step on
+        // a new version stands alone, so that a failure reverts exactly one message).
+        let event = match event {
+            Event::Message(first) if self.probation.is_none() && self.pending.is_empty() => {
+                let mut batch = self.mailbox.take_messages(MAX_BATCH - 1);
+                if batch.is_empty() {
+                    Event::Message(first)
+                } else {
+                    batch.insert(0, first);
+                    return self.step_batch(batch);
+                }
+            }
+            event => event,
+        };
         let mut instance = match self.instance() {
             Ok(instance) => instance,
             Err(e) => return self.step_failed(event, format!("{e:#}")),
@@ -383,6 +401,39 @@ impl Process {
                     self.live = Some(instance);
                 }
                 self.step_failed(event, failure.reason())
+            }
+        }
+    }
+
+    /// Handles several messages in one `step-batch` call. If it fails, nothing of it happened:
+    /// the messages are replayed one `step` each, so the usual failure rules apply to the one
+    /// at fault and the others are handled normally.
+    fn step_batch(&mut self, batch: Vec<Message>) -> Flow {
+        let Ok(mut instance) = self.instance() else {
+            self.pending.extend(batch.into_iter().map(Event::Message));
+            return Flow::Continue;
+        };
+        self.mailbox.busy.store(true, Ordering::Relaxed);
+        let result = instance.step_batch(&self.state, &batch);
+        self.mailbox.busy.store(false, Ordering::Relaxed);
+        let handled = match &result {
+            Ok(Ok(b)) => u64::from(b.handled).min(batch.len() as u64),
+            _ => 0,
+        };
+        let result = result.map(|r| r.map(|b| b.next));
+        match self.accept(&mut instance, result) {
+            Ok(result) => {
+                self.live = Some(instance);
+                self.steps += handled;
+                self.messages_in += handled;
+                self.commit(result)
+            }
+            Err(failure) => {
+                if let Failure::Refused(_) = failure {
+                    self.live = Some(instance);
+                }
+                self.pending.extend(batch.into_iter().map(Event::Message));
+                Flow::Continue
             }
         }
     }
@@ -436,7 +487,7 @@ impl Process {
                 reason: reason.clone(),
             });
             self.last_error = Some(reason);
-            self.pending = Some(event);
+            self.pending.push_front(event);
             return Flow::Continue;
         }
         let dropped = describe(&event);
@@ -504,7 +555,7 @@ impl Process {
             Control::Inspect(reply) => {
                 let _ = reply.send(self.info());
             }
-            Control::Down(down) => self.pending = Some(Event::Down(down)),
+            Control::Down(down) => self.pending.push_back(Event::Down(down)),
             Control::Stop => {
                 return Flow::Exit(ExitReason::Stopped {
                     undelivered: self.mailbox.len(),
