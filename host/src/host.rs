@@ -35,6 +35,9 @@ pub struct HostConfig {
     /// Idle processes that may keep a warm instance (the rest drop theirs and re-instantiate on
     /// their next event). Default 1,024; must stay below `engine.max_live_instances`.
     pub max_cached_instances: usize,
+    /// Most queued messages handed to a guest in one `step-batch` call. Default 64; 1 turns
+    /// batching off (one guest call per message).
+    pub max_batch: usize,
     /// Where modules, their versions and compiled forms are kept across restarts. `None` (the
     /// default) keeps everything in memory.
     pub data_dir: Option<PathBuf>,
@@ -46,6 +49,7 @@ impl Default for HostConfig {
             engine: EngineConfig::default(),
             policy: Policy::default(),
             max_cached_instances: 1024,
+            max_batch: 64,
             data_dir: None,
         }
     }

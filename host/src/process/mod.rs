@@ -35,9 +35,6 @@ use crate::registry::ModuleVersion;
 use effects::StepCtx;
 use mailbox::{Item, Mailbox};
 
-/// Most messages handed to the guest in one `step-batch` call.
-const MAX_BATCH: usize = 64;
-
 /// A process identifier. Displayed Erlang-style as `<N>`; pid 0 is the host itself.
 #[derive(
     Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -371,7 +368,12 @@ impl Process {
         // a new version stands alone, so that a failure reverts exactly one message).
         let event = match event {
             Event::Message(first) if self.probation.is_none() && self.pending.is_empty() => {
-                let mut batch = self.mailbox.take_messages(MAX_BATCH - 1);
+                let more = self.shared.config.max_batch.saturating_sub(1);
+                let mut batch = if more == 0 {
+                    Vec::new()
+                } else {
+                    self.mailbox.take_messages(more)
+                };
                 if batch.is_empty() {
                     Event::Message(first)
                 } else {
