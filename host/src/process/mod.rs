@@ -5,6 +5,9 @@
 //! guest's `step` with the state and the event and keeps the state it returns. Control requests
 //! (swap, inspect, stop) are only ever handled between steps, which is what makes every swap happen
 //! at a step boundary: a busy process finishes the step in flight, an idle one is woken at once.
+//! Messages that have piled up go to the guest together through `step-batch` (up to
+//! `HostConfig::max_batch`); a batch that fails is replayed one `step` per message, so the rules
+//! below apply per message either way.
 //!
 //! Failure rules (nothing the guest does can lose the state from before a step):
 //! - a step that traps, breaks a limit or returns `err` has its effects dropped and its event
