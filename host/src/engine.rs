@@ -15,9 +15,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits};
+use wasmtime::{
+    Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, UpdateDeadline,
+};
 
 use crate::error::DeployError;
+use crate::policy::Grants;
 use crate::process::effects::StepCtx;
 
 mod bindings {
@@ -25,6 +28,9 @@ mod bindings {
         path: "../wit",
         world: "module",
         anyhow: true,
+        // Guest calls run on a fiber so that a long one yields to the tokio runtime at every
+        // epoch tick instead of holding a worker thread (see `Engine::instantiate`).
+        exports: { default: async },
     });
 }
 
@@ -102,6 +108,8 @@ impl Engine {
             .total_core_instances(config.max_live_instances * 4)
             .total_memories(config.max_live_instances * 2)
             .total_tables(config.max_live_instances * 2)
+            // Guest calls run on fibers; a store keeps its fiber stack between calls.
+            .total_stacks(config.max_live_instances)
             .max_memory_size(config.max_memory_bytes)
             // Reset freed memory and tables by rewriting only the pages an instance touched
             // (found with Linux's PAGEMAP_SCAN, 6.7+) instead of madvise: no page faults for the
@@ -228,20 +236,22 @@ impl Engine {
         }
     }
 
-    /// Compiles `bytes` (or takes them from the cache), checks them against the contract in `wit/`,
-    /// and pre-instantiates them, so that instantiating later cannot fail on types.
+    /// Compiles `bytes` (or takes them from the cache), checks them against the contract in `wit/`
+    /// and its imports against `grants`, and pre-instantiates them with the runtime interface and
+    /// the WASI interfaces `grants` allow, so that instantiating later cannot fail on types.
     ///
     /// # Errors
     /// [`DeployError`] saying whether the bytes are not wasm, a core module rather than a component,
-    /// fail to compile, or do not match the contract (with the mismatch).
-    pub fn prepare(&self, bytes: &[u8]) -> Result<Prepared, DeployError> {
+    /// fail to compile, import what `grants` do not allow, or do not match the contract.
+    pub fn prepare(&self, bytes: &[u8], grants: &Grants) -> Result<Prepared, DeployError> {
         check_header(bytes)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         let component = self.component(bytes, &hash)?;
-        check_imports(&self.engine, &component)?;
+        crate::wasi::check_imports(&self.engine, &component, grants)?;
         let mut linker = self.linker.clone();
-        // Imports beyond the runtime interface (the WASI interfaces every wasm32-wasip2 guest
-        // declares) are linked to traps: a guest may import them, but calling one fails its step.
+        crate::wasi::link(&mut linker, grants)
+            .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
+        // What is left (`wasi:cli/exit`) is linked to a trap: calling it fails the call.
         linker
             .define_unknown_imports_as_traps(&component)
             .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
@@ -256,30 +266,43 @@ impl Engine {
     /// Instantiates a prepared component in a fresh store for process `ctx.pid`, with a time
     /// limit of `step_time` per call.
     ///
+    /// Time is counted in epoch ticks: at every tick a running call yields to the tokio runtime
+    /// (so a long call shares its worker thread with other processes instead of blocking it),
+    /// and once it has run `step_time` it is interrupted.
+    ///
     /// # Errors
     /// When the pool is exhausted or the component's start-up code traps.
-    pub fn instantiate(
+    pub async fn instantiate(
         &self,
         prepared: &Prepared,
-        ctx: StepCtx,
+        mut ctx: StepCtx,
         step_time: Duration,
     ) -> anyhow::Result<Instance> {
-        let deadline_ticks = (step_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        ctx.max_ticks = (step_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
         if self.config.time_limits {
-            store.epoch_deadline_trap();
-            store.set_epoch_deadline(deadline_ticks);
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|mut store| {
+                let ctx = store.data_mut();
+                ctx.ticks += 1;
+                Ok(if ctx.ticks >= ctx.max_ticks {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Yield(1)
+                })
+            });
         }
         let guest = prepared
             .pre
-            .instantiate(&mut store)
+            .instantiate_async(&mut store)
+            .await
             .map_err(wt)
             .context("failed to instantiate component")?;
         Ok(Instance {
             store,
             guest,
-            deadline_ticks: self.config.time_limits.then_some(deadline_ticks),
+            time_limits: self.config.time_limits,
         })
     }
 }
@@ -291,28 +314,6 @@ fn save_compiled(component: &Component, path: &Path) -> anyhow::Result<()> {
     let hash = hex::encode(Sha256::digest(&bytes));
     crate::store::write_atomic(path, &bytes)?;
     crate::store::write_atomic(&path.with_extension("cwasm.sha256"), hash.as_bytes())
-}
-
-/// Interface prefixes a component may import: the runtime interface, and the `wasi:cli` and
-/// `wasi:io` interfaces that every `wasm32-wasip2` guest's standard library declares (linked to
-/// traps: declaring them is harmless, calling one fails the call).
-const ALLOWED_IMPORTS: &[&str] = &["hotswap:process/", "wasi:cli/", "wasi:io/"];
-
-/// Refuses a component that imports anything beyond [`ALLOWED_IMPORTS`] (files, sockets, clocks,
-/// random, ...), listing the offending imports.
-fn check_imports(engine: &wasmtime::Engine, component: &Component) -> Result<(), DeployError> {
-    let forbidden: Vec<String> = component
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name)
-        .filter(|name| !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)))
-        .map(str::to_owned)
-        .collect();
-    if forbidden.is_empty() {
-        Ok(())
-    } else {
-        Err(DeployError::ForbiddenImports(forbidden))
-    }
 }
 
 /// Tells apart the three kinds of bytes people upload by mistake before the compiler sees them.
@@ -350,8 +351,7 @@ impl Prepared {
 pub struct Instance {
     store: Store<StepCtx>,
     guest: bindings::Module,
-    /// Epoch ticks each call may run (`None` when time limits are off).
-    deadline_ticks: Option<u64>,
+    time_limits: bool,
 }
 
 /// The outcome of one guest call: `Err` is a trap or a broken limit (the instance must be
@@ -365,50 +365,66 @@ impl Instance {
     }
 
     fn arm(&mut self) {
-        if let Some(ticks) = self.deadline_ticks {
-            self.store.set_epoch_deadline(ticks);
+        if self.time_limits {
+            self.store.set_epoch_deadline(1);
         }
-        self.store.data_mut().effects.clear();
+        let ctx = self.store.data_mut();
+        ctx.ticks = 0;
+        ctx.effects.clear();
+    }
+
+    /// Ends a call: what it wrote to stdout/stderr joins its effects.
+    fn finish<T>(&mut self, r: wasmtime::Result<T>, call: &str) -> anyhow::Result<T> {
+        self.store.data_mut().collect_output();
+        r.map_err(|e| call_failed(e, call))
     }
 
     /// Calls the guest's `init`.
-    pub fn init(&mut self, args: &[u8]) -> CallResult<StepResult> {
+    pub async fn init(&mut self, args: &[u8]) -> CallResult<StepResult> {
         self.arm();
         let r = self
             .guest
             .hotswap_process_process()
-            .call_init(&mut self.store, args);
-        r.map_err(|e| call_failed(e, "init"))
+            .call_init(&mut self.store, args)
+            .await;
+        self.finish(r, "init")
     }
 
     /// Calls the guest's `step`.
-    pub fn step(&mut self, state: &[u8], event: &Event) -> CallResult<StepResult> {
+    pub async fn step(&mut self, state: &[u8], event: &Event) -> CallResult<StepResult> {
         self.arm();
         let r = self
             .guest
             .hotswap_process_process()
-            .call_step(&mut self.store, state, event);
-        r.map_err(|e| call_failed(e, "step"))
+            .call_step(&mut self.store, state, event)
+            .await;
+        self.finish(r, "step")
     }
 
     /// Calls the guest's `step-batch`.
-    pub fn step_batch(&mut self, state: &[u8], messages: &[Message]) -> CallResult<BatchResult> {
-        self.arm();
-        let r =
-            self.guest
-                .hotswap_process_process()
-                .call_step_batch(&mut self.store, state, messages);
-        r.map_err(|e| call_failed(e, "step-batch"))
-    }
-
-    /// Calls the guest's `migrate`.
-    pub fn migrate(&mut self, change: Change, state: &[u8]) -> CallResult<Vec<u8>> {
+    pub async fn step_batch(
+        &mut self,
+        state: &[u8],
+        messages: &[Message],
+    ) -> CallResult<BatchResult> {
         self.arm();
         let r = self
             .guest
             .hotswap_process_process()
-            .call_migrate(&mut self.store, change, state);
-        r.map_err(|e| call_failed(e, "migrate"))
+            .call_step_batch(&mut self.store, state, messages)
+            .await;
+        self.finish(r, "step-batch")
+    }
+
+    /// Calls the guest's `migrate`.
+    pub async fn migrate(&mut self, change: Change, state: &[u8]) -> CallResult<Vec<u8>> {
+        self.arm();
+        let r = self
+            .guest
+            .hotswap_process_process()
+            .call_migrate(&mut self.store, change, state)
+            .await;
+        self.finish(r, "migrate")
     }
 }
 

@@ -5,7 +5,7 @@
 //! that hold a wasm instance only while they step, plus a bounded cache of warm instances.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -41,6 +41,11 @@ pub struct HostConfig {
     /// Where modules, their versions and compiled forms are kept across restarts. `None` (the
     /// default) keeps everything in memory.
     pub data_dir: Option<PathBuf>,
+    /// Where directory grants may point: when set, a grant's host path must be relative and is
+    /// taken inside this folder (created if missing), so whoever can deploy cannot open other
+    /// host paths. `hotswap serve` sets `<data-dir>/dirs`. `None` (the default, and `hotswap
+    /// run`): any existing host directory.
+    pub dirs_root: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -51,6 +56,7 @@ impl Default for HostConfig {
             max_cached_instances: 1024,
             max_batch: 64,
             data_dir: None,
+            dirs_root: None,
         }
     }
 }
@@ -264,7 +270,7 @@ impl Host {
                 let prepared = self
                     .shared
                     .engine
-                    .prepare(&bytes)
+                    .prepare(&bytes, &record.policy.grants)
                     .with_context(|| format!("failed to load version {} of `{name}`", i + 1))?;
                 Registry::add_version(&mut modules, &name, prepared, record.policy.clone(), false);
             }
@@ -362,7 +368,7 @@ impl Host {
         let policy = options
             .policy
             .unwrap_or_else(|| self.shared.config.policy.clone());
-        self.shared.check_policy(&policy)?;
+        let policy = self.shared.check_policy(policy)?;
         let prepared = self.prepare(bytes, &policy).await?;
         let started = Instant::now();
         if options.dry_run {
@@ -417,17 +423,18 @@ impl Host {
         let shared = self.shared.clone();
         let owned = bytes.to_vec();
         let policy = policy.clone();
-        tokio::task::spawn_blocking(move || {
-            let prepared = shared.engine.prepare(&owned)?;
-            let probe = StepCtx::new(Pid(0), shared.clone(), policy.memory_bytes());
-            shared
-                .engine
-                .instantiate(&prepared, probe, policy.step_time())
-                .map_err(|e| DeployError::Incompatible(format!("{e:#}")))?;
-            Ok(prepared)
-        })
-        .await
-        .map_err(|e| DeployError::Compile(format!("compiler task failed: {e}")))?
+        let engine = shared.engine.clone();
+        let grants = policy.grants.clone();
+        let prepared = tokio::task::spawn_blocking(move || engine.prepare(&owned, &grants))
+            .await
+            .map_err(|e| DeployError::Compile(format!("compiler task failed: {e}")))??;
+        let probe = StepCtx::new(Pid(0), shared.clone(), &policy);
+        shared
+            .engine
+            .instantiate(&prepared, probe, policy.step_time())
+            .await
+            .map_err(|e| DeployError::Incompatible(format!("{e:#}")))?;
+        Ok(prepared)
     }
 
     async fn dry_run(
@@ -743,7 +750,9 @@ impl Shared {
     }
 
     /// Refuses a policy the engine cannot honour.
-    fn check_policy(&self, policy: &Policy) -> Result<(), DeployError> {
+    /// Checks `policy` against the host's ceilings and resolves its directory grants to
+    /// absolute paths.
+    fn check_policy(&self, mut policy: Policy) -> Result<Policy, DeployError> {
         let max = self.config.engine.max_memory_bytes;
         if policy.memory_bytes() > max {
             return Err(DeployError::Policy(format!(
@@ -757,7 +766,45 @@ impl Shared {
                 "mailbox, max_step_ms and max_memory_mib must be at least 1".into(),
             ));
         }
-        Ok(())
+        for dir in &mut policy.grants.dirs {
+            dir.host = self.resolve_dir(&dir.host)?;
+        }
+        Ok(policy)
+    }
+
+    /// The absolute host path of a directory grant (see [`HostConfig::dirs_root`]).
+    fn resolve_dir(&self, host: &Path) -> Result<PathBuf, DeployError> {
+        let bad = |why: String| {
+            DeployError::Policy(format!("directory grant `{}`: {why}", host.display()))
+        };
+        let path = match &self.config.dirs_root {
+            Some(root) => {
+                let inside = host.components().all(|c| {
+                    matches!(
+                        c,
+                        std::path::Component::Normal(_) | std::path::Component::CurDir
+                    )
+                });
+                if !inside {
+                    return Err(bad(format!(
+                        "this host only grants folders inside {}: give a relative path without `..`",
+                        root.display()
+                    )));
+                }
+                let path = root.join(host);
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| bad(format!("cannot create {}: {e}", path.display())))?;
+                path
+            }
+            None => host.to_path_buf(),
+        };
+        let path = path
+            .canonicalize()
+            .map_err(|e| bad(format!("{e}; create the directory first")))?;
+        if !path.is_dir() {
+            return Err(bad("not a directory".into()));
+        }
+        Ok(path)
     }
 
     /// Registers a prepared process and starts its task, which calls `init(args)` first.

@@ -21,8 +21,9 @@ pub mod policy;
 pub mod process;
 pub mod registry;
 pub mod store;
+pub mod wasi;
 
 pub use error::{DeployError, SendError, SpawnError};
 pub use host::{DeployOptions, Host, HostConfig, HostEvent, SwapReport};
-pub use policy::{Policy, Restart};
+pub use policy::{DirGrant, Grants, Policy, Restart};
 pub use process::{ExitReason, Pid, ProcessInfo};

@@ -11,12 +11,20 @@
 //! restart = "permanent"     # permanent | transient | temporary (see `Restart`)
 //! max_restarts = 5          # crashes allowed within restart_window_secs ...
 //! restart_window_secs = 10  # ... before the process is stopped as failed
+//!
+//! [grants]                  # WASI beyond the runtime interface; nothing is granted by default
+//! stdio = false             # stdout/stderr become the process's output (else discarded)
+//! clocks = false            # wasi:clocks (wall clock, monotonic clock)
+//! random = false            # wasi:random
+//! env = {}                  # environment variables the guest sees, e.g. { LANG = "C" }
+//! dirs = []                 # preopened directories (wasi:filesystem), e.g.
+//!                           # [{ host = "/srv/data", guest = "/data", write = false }]
 //! ```
 //!
-//! Not covered: WASI grants (files, clocks, random, environment). A component may declare the
-//! `wasi:cli` and `wasi:io` imports every `wasm32-wasip2` guest declares (they trap if called);
-//! any other import is refused at deploy.
+//! What each grant links is in `wasi.rs`. Sockets and other interfaces are never granted.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +47,71 @@ pub struct Policy {
     pub max_restarts: usize,
     /// See `max_restarts`.
     pub restart_window_secs: u64,
+    /// WASI interfaces granted beyond the runtime interface.
+    pub grants: Grants,
+}
+
+/// WASI capabilities a module may use. A component importing an interface its grants do not
+/// cover is refused at deploy, with the grant that would allow it named in the error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grants {
+    /// What the guest writes to stdout/stderr becomes the process's output, line by line, like
+    /// `print`. Without it the streams exist but what is written to them is discarded.
+    pub stdio: bool,
+    /// `wasi:clocks`: the wall clock and the monotonic clock.
+    pub clocks: bool,
+    /// `wasi:random`: secure and insecure random bytes.
+    pub random: bool,
+    /// Environment variables the guest sees (`wasi:cli/environment`; empty when not granted).
+    pub env: BTreeMap<String, String>,
+    /// Host directories preopened for the guest (`wasi:filesystem`).
+    pub dirs: Vec<DirGrant>,
+}
+
+/// One preopened directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// The directory on the host. Under `hotswap serve`, a path relative to the data dir's
+    /// `dirs/` folder (a deploy over the network cannot open arbitrary host paths).
+    pub host: PathBuf,
+    /// Where the guest sees it, e.g. `/data`.
+    pub guest: String,
+    /// Whether the guest may create, write and delete files in it (read-only otherwise).
+    #[serde(default)]
+    pub write: bool,
+}
+
+impl std::str::FromStr for DirGrant {
+    type Err = String;
+
+    /// Parses `HOST:GUEST` or `HOST:GUEST:rw` (`:ro`, the default, is accepted too).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts = s.split(':').collect::<Vec<_>>();
+        let (host, guest, write) = match parts.as_slice() {
+            [host, guest, "rw"] => (host, guest, true),
+            [host, guest, "ro"] => (host, guest, false),
+            [host, guest] => (host, guest, false),
+            _ => {
+                return Err(format!(
+                    "`{s}` is not a directory grant: write HOST:GUEST or HOST:GUEST:rw, \
+                     e.g. ./data:/data:rw"
+                ));
+            }
+        };
+        if host.is_empty() || !guest.starts_with('/') {
+            return Err(format!(
+                "`{s}` is not a directory grant: HOST must be non-empty and GUEST an absolute \
+                 path, e.g. ./data:/data"
+            ));
+        }
+        Ok(Self {
+            host: PathBuf::from(host),
+            guest: (*guest).to_owned(),
+            write,
+        })
+    }
 }
 
 /// What happens to a process whose step crashes (trap, broken limit, or an error it returned),
@@ -66,6 +139,7 @@ impl Default for Policy {
             restart: Restart::Permanent,
             max_restarts: 5,
             restart_window_secs: 10,
+            grants: Grants::default(),
         }
     }
 }

@@ -14,25 +14,61 @@ use wasmtime::StoreLimits;
 
 use crate::engine::{Level, Message, RuntimeHost, SendError};
 use crate::host::Shared;
+use crate::policy::{Grants, Policy};
 use crate::process::mailbox::{Mailbox, Permit, Refused};
 use crate::process::{Pid, Spawning};
+use crate::wasi::{Captured, WasiState};
 
-/// Per-store data: who is calling, what the call has done so far, and the store's limits.
+/// Per-store data: who is calling, what the call has done so far, the store's limits, and its
+/// WASI state (built on the first WASI call: most guests never make one).
 pub struct StepCtx {
     pub(crate) pid: Pid,
     pub(crate) effects: Effects,
     pub(crate) shared: Arc<Shared>,
     pub(crate) limits: StoreLimits,
+    /// Epoch ticks the current call has run, and how many it may run.
+    pub(crate) ticks: u64,
+    pub(crate) max_ticks: u64,
+    grants: Grants,
+    output: Captured,
+    wasi: Option<Box<WasiState>>,
 }
 
 impl StepCtx {
-    pub(crate) fn new(pid: Pid, shared: Arc<Shared>, max_memory_bytes: usize) -> Self {
-        let limits = crate::engine::store_limits(max_memory_bytes);
+    pub(crate) fn new(pid: Pid, shared: Arc<Shared>, policy: &Policy) -> Self {
+        let limits = crate::engine::store_limits(policy.memory_bytes());
         Self {
             pid,
             effects: Effects::default(),
             shared,
             limits,
+            ticks: 0,
+            max_ticks: 0,
+            grants: policy.grants.clone(),
+            output: Captured::default(),
+            wasi: None,
+        }
+    }
+
+    /// This store's WASI state, built on first use.
+    pub(crate) fn wasi(&mut self) -> &mut WasiState {
+        let (grants, output) = (&self.grants, &self.output);
+        self.wasi
+            .get_or_insert_with(|| Box::new(WasiState::new(grants, output)))
+    }
+
+    /// Turns what the guest wrote to stdout/stderr during the call into output lines.
+    pub(crate) fn collect_output(&mut self) {
+        if self.wasi.is_none() {
+            return;
+        }
+        let bytes = self.output.take();
+        if bytes.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.lines() {
+            self.print(line.to_owned());
         }
     }
 }

@@ -245,7 +245,7 @@ impl Process {
         args: Vec<u8>,
         started: Option<oneshot::Sender<Result<(), String>>>,
     ) {
-        let flow = match self.init(&args) {
+        let flow = match self.init(&args).await {
             Ok(flow) => {
                 if let Some(tx) = started {
                     let _ = tx.send(Ok(()));
@@ -282,7 +282,7 @@ impl Process {
                     },
                 },
             };
-            if let Flow::Exit(reason) = self.step(event) {
+            if let Flow::Exit(reason) = self.step(event).await {
                 return reason;
             }
         }
@@ -343,30 +343,40 @@ impl Process {
         }
     }
 
-    fn instance(&mut self) -> anyhow::Result<Instance> {
+    async fn instance(&mut self) -> anyhow::Result<Instance> {
         match self.live.take() {
             Some(instance) => Ok(instance),
-            None => self.instantiate(&self.version.clone()),
+            None => self.instantiate(&self.version.clone()).await,
         }
     }
 
-    fn instantiate(&self, version: &ModuleVersion) -> anyhow::Result<Instance> {
-        let policy = &version.policy;
-        let ctx = StepCtx::new(self.pid, self.shared.clone(), policy.memory_bytes());
-        self.shared
-            .engine
-            .instantiate(&version.prepared, ctx, policy.step_time())
+    /// A new instance of `version` for this process. (Takes no `&self` across the await: a
+    /// process is `Send` but not `Sync`.)
+    fn instantiate(
+        &self,
+        version: &ModuleVersion,
+    ) -> impl Future<Output = anyhow::Result<Instance>> + Send + use<> {
+        let policy = version.policy.clone();
+        let prepared = version.prepared.clone();
+        let ctx = StepCtx::new(self.pid, self.shared.clone(), &policy);
+        let shared = self.shared.clone();
+        async move {
+            shared
+                .engine
+                .instantiate(&prepared, ctx, policy.step_time())
+                .await
+        }
     }
 
-    fn init(&mut self, args: &[u8]) -> Result<Flow, String> {
-        let mut instance = self.instance().map_err(|e| format!("{e:#}"))?;
-        let result = instance.init(args);
+    async fn init(&mut self, args: &[u8]) -> Result<Flow, String> {
+        let mut instance = self.instance().await.map_err(|e| format!("{e:#}"))?;
+        let result = instance.init(args).await;
         let result = self.accept(&mut instance, result).map_err(|e| e.reason())?;
         self.live = Some(instance);
         Ok(self.commit(result))
     }
 
-    fn step(&mut self, event: Event) -> Flow {
+    async fn step(&mut self, event: Event) -> Flow {
         // Messages piling up cross into the guest together (not on probation: the first step on
         // a new version stands alone, so that a failure reverts exactly one message).
         let event = match event {
@@ -381,17 +391,17 @@ impl Process {
                     Event::Message(first)
                 } else {
                     batch.insert(0, first);
-                    return self.step_batch(batch);
+                    return self.step_batch(batch).await;
                 }
             }
             event => event,
         };
-        let mut instance = match self.instance() {
+        let mut instance = match self.instance().await {
             Ok(instance) => instance,
             Err(e) => return self.step_failed(event, format!("{e:#}")),
         };
         self.mailbox.busy.store(true, Ordering::Relaxed);
-        let result = instance.step(&self.state, &event);
+        let result = instance.step(&self.state, &event).await;
         self.mailbox.busy.store(false, Ordering::Relaxed);
         match self.accept(&mut instance, result) {
             Ok(result) => {
@@ -413,13 +423,13 @@ impl Process {
     /// Handles several messages in one `step-batch` call. If it fails, nothing of it happened:
     /// the messages are replayed one `step` each, so the usual failure rules apply to the one
     /// at fault and the others are handled normally.
-    fn step_batch(&mut self, batch: Vec<Message>) -> Flow {
-        let Ok(mut instance) = self.instance() else {
+    async fn step_batch(&mut self, batch: Vec<Message>) -> Flow {
+        let Ok(mut instance) = self.instance().await else {
             self.pending.extend(batch.into_iter().map(Event::Message));
             return Flow::Continue;
         };
         self.mailbox.busy.store(true, Ordering::Relaxed);
-        let result = instance.step_batch(&self.state, &batch);
+        let result = instance.step_batch(&self.state, &batch).await;
         self.mailbox.busy.store(false, Ordering::Relaxed);
         let handled = match &result {
             Ok(Ok(b)) => u64::from(b.handled).min(batch.len() as u64),
@@ -544,7 +554,7 @@ impl Process {
                 let outcome = if to.number == from {
                     SwapOutcome::AlreadyThere
                 } else {
-                    match self.migrate_to(&to) {
+                    match self.migrate_to(&to).await {
                         Ok(_) => SwapOutcome::Moved {
                             from,
                             pause: started.elapsed(),
@@ -585,7 +595,7 @@ impl Process {
             return;
         }
         let started = Instant::now();
-        let (state, instance) = match self.migrate_to(&to) {
+        let (state, instance) = match self.migrate_to(&to).await {
             Ok(migrated) => migrated,
             Err(reason) => {
                 self.last_error = Some(reason.clone());
@@ -625,18 +635,22 @@ impl Process {
     /// Converts the state for `to` and instantiates it. Upgrades call `migrate(upgrade-from)` on the
     /// new version; rollbacks call `migrate(downgrade-to)` on the version being left. Leaves the
     /// process's version and state as they were.
-    fn migrate_to(&mut self, to: &ModuleVersion) -> Result<(Vec<u8>, Instance), String> {
+    async fn migrate_to(&mut self, to: &ModuleVersion) -> Result<(Vec<u8>, Instance), String> {
         let from = self.version.number;
         if to.number > from {
-            let mut instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
-            let migrated = instance.migrate(Change::UpgradeFrom(from), &self.state);
+            let mut instance = self.instantiate(to).await.map_err(|e| format!("{e:#}"))?;
+            let migrated = instance
+                .migrate(Change::UpgradeFrom(from), &self.state)
+                .await;
             let state = check_migrated(migrated, to)?;
             Ok((state, instance))
         } else {
-            let mut leaving = self.instance().map_err(|e| format!("{e:#}"))?;
-            let migrated = leaving.migrate(Change::DowngradeTo(to.number), &self.state);
+            let mut leaving = self.instance().await.map_err(|e| format!("{e:#}"))?;
+            let migrated = leaving
+                .migrate(Change::DowngradeTo(to.number), &self.state)
+                .await;
             let state = check_migrated(migrated, to)?;
-            let instance = self.instantiate(to).map_err(|e| format!("{e:#}"))?;
+            let instance = self.instantiate(to).await.map_err(|e| format!("{e:#}"))?;
             Ok((state, instance))
         }
     }
