@@ -251,10 +251,6 @@ impl Engine {
         let mut linker = self.linker.clone();
         crate::wasi::link(&mut linker, grants)
             .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
-        // What is left (`wasi:cli/exit`) is linked to a trap: calling it fails the call.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
@@ -436,7 +432,8 @@ fn call_failed(e: wasmtime::Error, call: &str) -> anyhow::Error {
             anyhow::anyhow!("guest trapped in `{call}`: interrupted at its policy's time limit")
         }
         Some(trap) => anyhow::anyhow!("guest trapped in `{call}`: {trap}"),
-        None => wt(e).context(format!("guest failed in `{call}`")),
+        // The wasm backtrace wasmtime attaches is noise in a one-line reason: keep the cause.
+        None => anyhow::anyhow!("guest failed in `{call}`: {}", wt(e).root_cause()),
     }
 }
 

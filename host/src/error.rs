@@ -28,11 +28,12 @@ pub enum DeployError {
     /// The component could not be stored in the data directory; nothing was deployed.
     #[error("the component could not be stored, nothing was deployed: {0}")]
     Store(String),
-    /// The component imports interfaces hotswap does not grant.
+    /// The component imports interfaces its policy does not grant. Each entry names the import
+    /// and, in parentheses, the grant that would allow it (or `never granted`).
     #[error(
-        "the component imports interfaces no policy grants: {}; hotswap links only its runtime \
-         interface (and the wasi:cli/wasi:io imports every wasm32-wasip2 guest declares): remove \
-         the code that uses these (files, sockets, clocks, random) and use the runtime interface",
+        "the component imports interfaces its policy does not grant: {}; grant them in the \
+         policy (`--grant clocks,random`, `--dir HOST:GUEST[:rw]`, or `[grants]` in the \
+         manifest) or remove the code that uses them",
         .0.join(", ")
     )]
     ForbiddenImports(Vec<String>),

@@ -8,7 +8,7 @@
 //! | `wasi:io/*`                    | always (streams, poll)       |                      |
 //! | `wasi:cli/std{in,out,err}`, `terminal-*` | always: output captured with `stdio`, else discarded; stdin empty | |
 //! | `wasi:cli/environment`         | always: the granted `env`, else empty | |
-//! | `wasi:cli/exit`                | never                        | traps if called      |
+//! | `wasi:cli/exit`                | always: calling it fails the call like a trap | |
 //! | `wasi:clocks/*`                | `clocks`                     | refused at deploy    |
 //! | `wasi:random/*`                | `random`                     | refused at deploy    |
 //! | `wasi:filesystem/*`            | a `dirs` entry               | refused at deploy    |
@@ -42,6 +42,8 @@ pub(crate) fn link(linker: &mut Linker<StepCtx>, grants: &Grants) -> wasmtime::R
     wasi_io::error::add_to_linker::<StepCtx, Table>(l, |t| &mut t.wasi().table)?;
     wasi_io::poll::add_to_linker::<StepCtx, Table>(l, |t| &mut t.wasi().table)?;
     wasi_io::streams::add_to_linker::<StepCtx, Table>(l, |t| &mut t.wasi().table)?;
+    // A guest calling `exit` ends its call with an error: the call fails like a trap.
+    cli::exit::add_to_linker::<StepCtx, WasiCli>(l, |t| t.cli())?;
     cli::environment::add_to_linker::<StepCtx, WasiCli>(l, |t| t.cli())?;
     cli::stdin::add_to_linker::<StepCtx, WasiCli>(l, |t| t.cli())?;
     cli::stdout::add_to_linker::<StepCtx, WasiCli>(l, |t| t.cli())?;

@@ -1,9 +1,11 @@
-//! The real `hotswap` binary: `demo`, `examples`, `run` and `run --watch`.
+//! The real `hotswap` binary: `demo`, `examples`, `run`, `run --watch` and `run --grant`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use hotswap_artifacts as guests;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hotswap");
 
@@ -199,4 +201,35 @@ fn run_refuses_a_file_that_is_not_a_component() {
         stderr.contains("Error: failed to load") && stderr.contains("not a WebAssembly binary"),
         "{stderr}"
     );
+}
+
+#[test]
+fn run_grants_wasi_capabilities_from_flags_and_refuses_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hotswap()
+        .arg("run")
+        .arg(guests::WASI_PLUGIN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wasi:clocks/") && stderr.contains("grant `clocks`"),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.path().join("in.txt"), "from the host").unwrap();
+    let data = format!("{}:/data", dir.path().display());
+    let run = Running::start(
+        hotswap()
+            .arg("run")
+            .arg(guests::WASI_PLUGIN)
+            .args(["--grant", "stdio,clocks,random", "--env", "GREETING=hi"])
+            .args(["--dir", &data])
+            .args(["--arg", r#"["stdout", "env", "read", "write"]"#]),
+    );
+    run.wait_line(|l| l == "<1> hello on stdout");
+    run.wait_line(|l| l == r#"<1> GREETING=Some("hi")"#);
+    run.wait_line(|l| l == "<1> read: from the host");
+    run.wait_line(|l| l.starts_with("<1> write failed"));
 }

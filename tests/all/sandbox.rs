@@ -3,7 +3,8 @@
 //! Limits come in obeyed/violated pairs.
 
 use hotswap::{
-    DeployError, DeployOptions, Host, HostEvent, Pid, Policy, Restart, SendError, SpawnError,
+    DeployError, DeployOptions, DirGrant, Grants, Host, HostEvent, Pid, Policy, Restart, SendError,
+    SpawnError,
 };
 use hotswap_artifacts as guests;
 use serde_json::json;
@@ -347,4 +348,191 @@ async fn monitor_gets_down_with_the_reason() {
         assert_eq!(down[0], target.0);
         assert!(down[1].as_str().unwrap().starts_with(reason), "{down}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_steps_on_every_worker_thread_do_not_stop_other_processes() {
+    let host = host();
+    let other = bystander(&host).await;
+    let policy = Policy {
+        max_step_ms: 120_000,
+        ..Policy::default()
+    };
+    deploy_with(&host, "loop", guests::LOOP_FOREVER, policy).await;
+    // More looping steps than the runtime has worker threads.
+    let mut loopers = Vec::new();
+    for _ in 0..3 {
+        let pid = host.spawn("loop", b"null").await.unwrap();
+        send(&host, pid, json!("spin"));
+        loopers.push(pid);
+    }
+    wait_until(|| async { loopers.iter().all(|&p| host.is_busy(p)) }).await;
+    for _ in 0..3 {
+        assert_bystander_steps(&host, other).await;
+    }
+    assert!(
+        loopers.iter().all(|&p| host.is_busy(p)),
+        "the bystander stepped while every looper was still inside its step"
+    );
+}
+
+/// The lines the plugin prints while handling `requests`, sent in order and followed by `end`,
+/// whose answer (`unknown request end`) is the last line.
+async fn plugin_output(host: &Host, policy: Policy, requests: &[&str]) -> Vec<String> {
+    let mut events = host.subscribe();
+    deploy_with(host, "plugin", guests::WASI_PLUGIN, policy).await;
+    let pid = host.spawn("plugin", b"null").await.unwrap();
+    for r in requests.iter().chain(&["end"]) {
+        send(host, pid, json!(r));
+    }
+    let mut lines = Vec::new();
+    loop {
+        let line = wait_event(&mut events, |e| match e {
+            HostEvent::Output { pid: p, line } if *p == pid => Some(line.clone()),
+            HostEvent::Crashed { pid: p, reason, .. } if *p == pid => panic!("crashed: {reason}"),
+            _ => None,
+        })
+        .await;
+        if line == "unknown request end" {
+            return lines;
+        }
+        lines.push(line);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasi_imports_without_their_grants_are_refused_naming_the_grant() {
+    let host = host();
+    let err = host
+        .deploy("plugin", &wasm(guests::WASI_PLUGIN))
+        .await
+        .unwrap_err();
+    let DeployError::ForbiddenImports(imports) = &err else {
+        panic!("expected ForbiddenImports, got {err}");
+    };
+    for (interface, grant) in [
+        ("wasi:clocks/", "grant `clocks`"),
+        ("wasi:random/", "grant `random`"),
+        ("wasi:filesystem/", "grant a directory"),
+    ] {
+        assert!(
+            imports
+                .iter()
+                .any(|i| i.starts_with(interface) && i.contains(grant)),
+            "{imports:?}"
+        );
+    }
+    assert!(
+        !imports.iter().any(|i| i.starts_with("wasi:cli/")),
+        "{imports:?}"
+    );
+    assert!(host.modules().await.is_empty(), "nothing was loaded");
+}
+
+fn plugin_policy(dir: &std::path::Path, stdio: bool, write: bool) -> Policy {
+    Policy {
+        grants: Grants {
+            stdio,
+            clocks: true,
+            random: true,
+            env: [("GREETING".to_owned(), "hi".to_owned())].into(),
+            dirs: vec![DirGrant {
+                host: dir.to_path_buf(),
+                guest: "/data".into(),
+                write,
+            }],
+        },
+        ..Policy::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_wasi_works_and_stays_inside_its_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.txt"), "hello from the host\n").unwrap();
+    let host = host();
+    let requests = [
+        "stdout", "env", "clock", "random", "read", "write", "escape",
+    ];
+    let lines = plugin_output(&host, plugin_policy(dir.path(), true, false), &requests).await;
+    for expected in [
+        "hello on stdout",
+        "hello on stderr",
+        "GREETING=Some(\"hi\")",
+        "clock ok",
+        "read: hello from the host",
+    ] {
+        assert!(lines.iter().any(|l| l == expected), "{expected}: {lines:?}");
+    }
+    assert!(lines.iter().any(|l| l.starts_with("random ")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("write failed")),
+        "read-only grant: {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("escape failed")),
+        "paths outside the grant: {lines:?}"
+    );
+    assert!(!dir.path().join("out.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writable_dir_grant_writes_and_stdio_without_grant_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host();
+    let lines = plugin_output(
+        &host,
+        plugin_policy(dir.path(), false, true),
+        &["stdout", "write"],
+    )
+    .await;
+    assert!(
+        lines.iter().any(|l| l == "wrote to stdout and stderr"),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("hello on")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l == "write ok"), "{lines:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "written by the plugin"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_grants_stay_inside_the_hosts_dirs_root() {
+    let root = tempfile::tempdir().unwrap();
+    let host = Host::new(hotswap::HostConfig {
+        dirs_root: Some(root.path().to_path_buf()),
+        ..hotswap::HostConfig::default()
+    })
+    .unwrap();
+    for escape in ["/etc", "../outside", "a/../../outside"] {
+        let err = host
+            .deploy_with(
+                "plugin",
+                &wasm(guests::WASI_PLUGIN),
+                DeployOptions {
+                    policy: Some(plugin_policy(escape.as_ref(), false, true)),
+                    ..DeployOptions::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DeployError::Policy(_)) && err.to_string().contains("relative path"),
+            "{escape}: {err}"
+        );
+    }
+    assert!(host.modules().await.is_empty());
+    let lines = plugin_output(
+        &host,
+        plugin_policy("files".as_ref(), false, true),
+        &["write"],
+    )
+    .await;
+    assert_eq!(lines, ["write ok"]);
+    assert!(root.path().join("files/out.txt").exists());
 }

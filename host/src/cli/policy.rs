@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::{Policy, Restart};
+use crate::{DirGrant, Policy, Restart};
 
 /// A module's sandbox policy: a manifest, then flags that override single fields.
 #[derive(Debug, Default, clap::Args)]
 pub struct PolicyArgs {
     /// TOML manifest with the module's policy (fields: max_memory_mib, max_step_ms,
-    /// max_state_kib, mailbox, restart, max_restarts, restart_window_secs).
+    /// max_state_kib, mailbox, restart, max_restarts, restart_window_secs, [grants]).
     #[arg(long, value_name = "FILE.toml")]
     policy: Option<PathBuf>,
     /// Linear memory cap per instance, MiB [default: 64].
@@ -31,6 +31,31 @@ pub struct PolicyArgs {
     /// Crashes allowed within the restart window before the process is stopped [default: 5].
     #[arg(long, value_name = "N")]
     max_restarts: Option<usize>,
+    /// WASI capabilities to grant: stdio (stdout/stderr become output), clocks, random.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "GRANT")]
+    grant: Vec<Grant>,
+    /// An environment variable the guest sees (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// A host directory the guest sees at GUEST, read-only unless `:rw` (repeatable). Under
+    /// `serve`, HOST is relative to the data dir's `dirs/` folder.
+    #[arg(long, value_name = "HOST:GUEST[:rw]")]
+    dir: Vec<DirGrant>,
+}
+
+/// A capability named on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Grant {
+    Stdio,
+    Clocks,
+    Random,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 impl PolicyArgs {
@@ -68,6 +93,21 @@ impl PolicyArgs {
         }
         if let Some(v) = self.max_restarts {
             set(&|p| p.max_restarts = v);
+        }
+        for g in &self.grant {
+            set(&|p| match g {
+                Grant::Stdio => p.grants.stdio = true,
+                Grant::Clocks => p.grants.clocks = true,
+                Grant::Random => p.grants.random = true,
+            });
+        }
+        for (k, v) in &self.env {
+            set(&|p| {
+                p.grants.env.insert(k.clone(), v.clone());
+            });
+        }
+        for d in &self.dir {
+            set(&|p| p.grants.dirs.push(d.clone()));
         }
         Ok(policy)
     }

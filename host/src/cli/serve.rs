@@ -46,6 +46,8 @@ impl Serve {
         let token = data.token()?;
         let host = Host::new(HostConfig {
             data_dir: Some(dir.clone()),
+            // Deploys come over the network: directory grants stay inside the data dir.
+            dirs_root: Some(dir.join("dirs")),
             ..HostConfig::default()
         })?;
         let listener = tokio::net::TcpListener::bind(self.listen)

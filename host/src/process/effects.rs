@@ -57,7 +57,8 @@ impl StepCtx {
             .get_or_insert_with(|| Box::new(WasiState::new(grants, output)))
     }
 
-    /// Turns what the guest wrote to stdout/stderr during the call into output lines.
+    /// Turns what the guest wrote to stdout/stderr so far into output lines. Called before each
+    /// `print` and at the end of each call, so both kinds of output keep their order.
     pub(crate) fn collect_output(&mut self) {
         if self.wasi.is_none() {
             return;
@@ -66,9 +67,8 @@ impl StepCtx {
         if bytes.is_empty() {
             return;
         }
-        let text = String::from_utf8_lossy(&bytes);
-        for line in text.lines() {
-            self.print(line.to_owned());
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            self.effects.print(line.to_owned());
         }
     }
 }
@@ -119,6 +119,21 @@ impl Effects {
             }
         }
         sent
+    }
+
+    /// Records a line of output. Output is bounded per call so that a guest cannot grow the
+    /// host's memory through it.
+    fn print(&mut self, line: String) {
+        if self.printed > MAX_PRINT_BYTES_PER_CALL {
+            return;
+        }
+        self.printed += line.len();
+        let line = if self.printed > MAX_PRINT_BYTES_PER_CALL {
+            format!("[output of this step truncated at {MAX_PRINT_BYTES_PER_CALL} bytes]")
+        } else {
+            line
+        };
+        self.items.push(Effect::Print(line));
     }
 
     /// The mailbox of a process this same step spawned (it is not in the process table yet).
@@ -194,18 +209,8 @@ impl RuntimeHost for StepCtx {
     }
 
     fn print(&mut self, line: String) {
-        // Output is bounded per call so that a guest cannot grow the host's memory through it.
-        let effects = &mut self.effects;
-        if effects.printed > MAX_PRINT_BYTES_PER_CALL {
-            return;
-        }
-        effects.printed += line.len();
-        let line = if effects.printed > MAX_PRINT_BYTES_PER_CALL {
-            format!("[output of this step truncated at {MAX_PRINT_BYTES_PER_CALL} bytes]")
-        } else {
-            line
-        };
-        effects.items.push(Effect::Print(line));
+        self.collect_output();
+        self.effects.print(line);
     }
 
     fn log(&mut self, level: Level, message: String) {
