@@ -245,7 +245,9 @@ impl Process {
         args: Vec<u8>,
         started: Option<oneshot::Sender<Result<(), String>>>,
     ) {
-        let flow = match self.init(&args).await {
+        // Guest calls are boxed: their futures are large (wasmtime's fiber call), and an idle
+        // process's task should not carry that space while it waits.
+        let flow = match Box::pin(self.init(&args)).await {
             Ok(flow) => {
                 if let Some(tx) = started {
                     let _ = tx.send(Ok(()));
@@ -276,13 +278,13 @@ impl Process {
                 Some(event) => event,
                 None => match self.next_event().await {
                     Wake::Event(event) => event,
-                    Wake::Control(control) => match self.control(control).await {
+                    Wake::Control(control) => match Box::pin(self.control(control)).await {
                         Flow::Continue => continue,
                         Flow::Exit(reason) => return reason,
                     },
                 },
             };
-            if let Flow::Exit(reason) = self.step(event).await {
+            if let Flow::Exit(reason) = Box::pin(self.step(event)).await {
                 return reason;
             }
         }
