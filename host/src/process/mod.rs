@@ -640,6 +640,10 @@ impl Process {
     async fn migrate_to(&mut self, to: &ModuleVersion) -> Result<(Vec<u8>, Instance), String> {
         let from = self.version.number;
         if to.number > from {
+            // The old instance is not needed to upgrade: free its pool slot first, so the new
+            // instance can take it warm (its pages resident) instead of faulting in a cold one.
+            // If the upgrade fails, the process makes a new old-version instance at its next step.
+            self.live = None;
             let mut instance = self.instantiate(to).await.map_err(|e| format!("{e:#}"))?;
             let migrated = instance
                 .migrate(Change::UpgradeFrom(from), &self.state)
