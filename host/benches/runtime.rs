@@ -360,7 +360,10 @@ async fn spawn(scale: usize) {
         r.expect("spawned");
     }
     let per = t.elapsed().as_secs_f64() / n as f64;
-    println!("{n:>9} {:>12.2}µs per process, 256 spawns in flight", per * 1e6);
+    println!(
+        "{n:>9} {:>12.2}µs per process, 256 spawns in flight",
+        per * 1e6
+    );
     result(&format!("spawn_concurrent_us_per_process@{n}"), per * 1e6);
     println!();
 }

@@ -385,3 +385,41 @@ fn upload_over_the_cap_is_refused_with_413() {
     let modules: Vec<ModuleInfo> = server.json(&["modules"]);
     assert!(modules.is_empty());
 }
+
+#[test]
+fn deploy_grants_travel_with_the_policy_and_dirs_stay_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    // Without grants: refused, naming the grant each import needs.
+    let out = server.cli(&["deploy", "plugin", guests::WASI_PLUGIN]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("grant `clocks`"), "{stderr}");
+    // A directory outside the data dir: refused.
+    let grants = ["--grant", "stdio,clocks,random"];
+    let out = server.cli(
+        &[
+            &["deploy", "plugin", guests::WASI_PLUGIN][..],
+            &grants,
+            &["--dir", "/etc:/data"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("relative path"), "{stderr}");
+    // Inside it: granted, created under <data-dir>/dirs, and the guest writes there.
+    server.ok(&[
+        &["deploy", "plugin", guests::WASI_PLUGIN][..],
+        &grants,
+        &["--dir", "files:/data:rw"],
+    ]
+    .concat());
+    server.ok(&["spawn", "plugin", "--arg", r#"["write", "stdout"]"#]);
+    server.wait_log("hello on stdout");
+    server.wait_log("write ok");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("dirs/files/out.txt")).unwrap(),
+        "written by the plugin"
+    );
+}
