@@ -31,6 +31,8 @@ mod bindings {
         // Guest calls run on a fiber so that a long one yields to the tokio runtime at every
         // epoch tick instead of holding a worker thread (see `Engine::instantiate`).
         exports: { default: async },
+        // A send over the policy's message limits fails the call, as any other broken limit.
+        imports: { "hotswap:process/runtime.send": trappable },
     });
 }
 

@@ -8,6 +8,7 @@
 //! max_step_ms = 5000        # time per init/step/migrate call, enforced by epoch interruption
 //! max_state_kib = 16384     # state a call may return; more fails the call
 //! mailbox = 100000          # messages queued per process; `send` to a full mailbox fails
+//! max_message_kib = 1024    # payload of one message; a bigger `send` fails the call
 //! restart = "permanent"     # permanent | transient | temporary (see `Restart`)
 //! max_restarts = 5          # crashes allowed within restart_window_secs ...
 //! restart_window_secs = 10  # ... before the process is stopped as failed
@@ -41,6 +42,9 @@ pub struct Policy {
     pub max_state_kib: u64,
     /// Messages a mailbox holds.
     pub mailbox: usize,
+    /// Largest payload one `send` may carry, KiB. A bigger one fails the guest's call (as does
+    /// sending more than 64 MiB in all from one call).
+    pub max_message_kib: u64,
     /// What a crash does.
     pub restart: Restart,
     /// Crashes allowed within `restart_window_secs` before the process is stopped as failed.
@@ -136,6 +140,7 @@ impl Default for Policy {
             max_step_ms: 5000,
             max_state_kib: 16 << 10,
             mailbox: 100_000,
+            max_message_kib: 1024,
             restart: Restart::Permanent,
             max_restarts: 5,
             restart_window_secs: 10,
@@ -166,6 +171,11 @@ impl Policy {
     /// The state cap in bytes.
     pub fn state_bytes(&self) -> usize {
         (self.max_state_kib as usize) << 10
+    }
+
+    /// The message size cap in bytes.
+    pub fn message_bytes(&self) -> usize {
+        (self.max_message_kib as usize) << 10
     }
 
     /// The restart window.

@@ -189,6 +189,44 @@ async fn state_size_violated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_size_obeyed() {
+    let (host, pid, _, _) = hog(Policy {
+        max_message_kib: 64,
+        ..Policy::default()
+    })
+    .await;
+    send(&host, pid, json!({"send_kib": [3, 64]}));
+    // The step that sent, then its three padded ticks.
+    wait_steps(&host, pid, 5).await;
+    assert_eq!(state(&host, pid).await["count"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_messages_fail_the_step_and_nothing_is_sent() {
+    let (host, pid, other, mut events) = hog(Policy {
+        max_message_kib: 64,
+        ..Policy::default()
+    })
+    .await;
+    // One message over the cap, then many under it that add up past the per-call total.
+    for (msg, needle) in [
+        (json!({"send_kib": [1, 65]}), "max_message_kib"),
+        (
+            json!({"send_kib": [1100, 64]}),
+            "bytes of messages in one call",
+        ),
+    ] {
+        send(&host, pid, msg);
+        let reason = crash_reason(&mut events, pid).await;
+        assert!(reason.contains(needle), "{reason}");
+    }
+    let info = host.process(pid).await.unwrap();
+    assert_eq!(info.mailbox, 0, "the failed steps' sends were dropped");
+    assert_eq!(state(&host, pid).await, json!({"count": 1, "filler": ""}));
+    assert_bystander_steps(&host, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_mailbox_refuses_the_sender_and_loses_nothing_it_accepted() {
     // Expectation: while the process is busy, a mailbox capped at 8 takes 8 messages and refuses
     // the rest with MailboxFull; every accepted message is then handled.

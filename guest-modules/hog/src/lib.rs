@@ -1,6 +1,7 @@
 //! Test guest for resource limits: `{"alloc_mib": n}` allocates and touches n MiB; `{"recurse": n}`
-//! recurses n frames deep; `{"state_bytes": n}` returns a state of about n bytes. Anything else
-//! counts. State `{"count": n, "filler": "..."}`.
+//! recurses n frames deep; `{"state_bytes": n}` returns a state of about n bytes;
+//! `{"send_kib": [count, n]}` sends itself `count` messages of n KiB each (`"tick"` padded with
+//! spaces). Anything else counts. State `{"count": n, "filler": "..."}`.
 
 use hotswap_guest::{Event, Next, Process};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ enum Msg {
     AllocMib(usize),
     Recurse(u64),
     StateBytes(usize),
+    SendKib(usize, usize),
     Tick,
 }
 
@@ -60,6 +62,15 @@ impl Process for Hog {
                 state.filler
             }
             Msg::StateBytes(n) => "x".repeat(n),
+            Msg::SendKib(count, n) => {
+                let mut payload = b"\"tick\"".to_vec();
+                payload.resize(n << 10, b' ');
+                for _ in 0..count {
+                    hotswap_guest::send_raw(hotswap_guest::self_pid(), &payload)
+                        .map_err(|e| format!("{e:?}"))?;
+                }
+                state.filler
+            }
             Msg::Tick => state.filler,
         };
         Ok(Next::wait(State { count, filler }))

@@ -10,7 +10,7 @@ use crate::{DirGrant, Policy, Restart};
 #[derive(Debug, Default, clap::Args)]
 pub struct PolicyArgs {
     /// TOML manifest with the module's policy (fields: max_memory_mib, max_step_ms,
-    /// max_state_kib, mailbox, restart, max_restarts, restart_window_secs, [grants]).
+    /// max_state_kib, mailbox, max_message_kib, restart, max_restarts, restart_window_secs, [grants]).
     #[arg(long, value_name = "FILE.toml")]
     policy: Option<PathBuf>,
     /// Linear memory cap per instance, MiB [default: 64].
@@ -25,6 +25,9 @@ pub struct PolicyArgs {
     /// Mailbox cap, messages; `send` to a full mailbox fails [default: 100000].
     #[arg(long, value_name = "N")]
     mailbox: Option<usize>,
+    /// Largest payload one `send` may carry, KiB [default: 1024].
+    #[arg(long, value_name = "KIB")]
+    max_message_kib: Option<u64>,
     /// What a crashed step does [default: permanent].
     #[arg(long, value_enum)]
     restart: Option<Restart>,
@@ -87,6 +90,9 @@ impl PolicyArgs {
         }
         if let Some(v) = self.mailbox {
             set(&|p| p.mailbox = v);
+        }
+        if let Some(v) = self.max_message_kib {
+            set(&|p| p.max_message_kib = v);
         }
         if let Some(v) = self.restart {
             set(&|p| p.restart = v);

@@ -26,6 +26,7 @@ pub struct StepCtx {
     pub(crate) effects: Effects,
     pub(crate) shared: Arc<Shared>,
     pub(crate) limits: StoreLimits,
+    max_message_bytes: usize,
     /// Epoch ticks the current call has run, and how many it may run.
     pub(crate) ticks: u64,
     pub(crate) max_ticks: u64,
@@ -42,6 +43,7 @@ impl StepCtx {
             effects: Effects::default(),
             shared,
             limits,
+            max_message_bytes: policy.message_bytes(),
             ticks: 0,
             max_ticks: 0,
             grants: policy.grants.clone(),
@@ -55,6 +57,26 @@ impl StepCtx {
         let (grants, output) = (&self.grants, &self.output);
         self.wasi
             .get_or_insert_with(|| Box::new(WasiState::new(grants, output)))
+    }
+
+    /// Records a message to `to`, reserving its slot in the receiver's mailbox now.
+    fn queue(&mut self, to: Pid, payload: Vec<u8>) -> Result<(), SendError> {
+        let mailbox = match self.effects.pending_mailbox(to) {
+            Some(m) => m.clone(),
+            None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
+        };
+        let permit = mailbox.reserve().map_err(|e| match e {
+            Refused::Full => SendError::MailboxFull,
+            Refused::Closed => SendError::NoSuchProcess,
+        })?;
+        self.effects.items.push(Effect::Send(
+            permit,
+            Message {
+                sender: self.pid.0,
+                payload,
+            },
+        ));
+        Ok(())
     }
 
     /// Turns what the guest wrote to stdout/stderr so far into output lines. Called before each
@@ -77,12 +99,15 @@ impl StepCtx {
 const MAX_PRINT_BYTES_PER_CALL: usize = 1 << 20;
 /// Processes one guest call may spawn; further `spawn` calls fail.
 const MAX_SPAWNS_PER_CALL: usize = 1000;
+/// Payload bytes one guest call may send in all; more fails the call.
+const MAX_SENT_BYTES_PER_CALL: usize = 64 << 20;
 
 /// Effects recorded during one guest call, in call order.
 #[derive(Default)]
 pub struct Effects {
     items: Vec<Effect>,
     printed: usize,
+    sent_bytes: usize,
     spawns: usize,
 }
 
@@ -152,24 +177,19 @@ impl RuntimeHost for StepCtx {
         self.pid.0
     }
 
-    fn send(&mut self, to: u64, payload: Vec<u8>) -> Result<(), SendError> {
-        let to = Pid(to);
-        let mailbox = match self.effects.pending_mailbox(to) {
-            Some(m) => m.clone(),
-            None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
-        };
-        let permit = mailbox.reserve().map_err(|e| match e {
-            Refused::Full => SendError::MailboxFull,
-            Refused::Closed => SendError::NoSuchProcess,
-        })?;
-        self.effects.items.push(Effect::Send(
-            permit,
-            Message {
-                sender: self.pid.0,
-                payload,
-            },
-        ));
-        Ok(())
+    fn send(&mut self, to: u64, payload: Vec<u8>) -> anyhow::Result<Result<(), SendError>> {
+        if payload.len() > self.max_message_bytes {
+            anyhow::bail!(
+                "sent a message of {} bytes, over its policy's max_message_kib ({} bytes)",
+                payload.len(),
+                self.max_message_bytes
+            );
+        }
+        self.effects.sent_bytes += payload.len();
+        if self.effects.sent_bytes > MAX_SENT_BYTES_PER_CALL {
+            anyhow::bail!("sent more than {MAX_SENT_BYTES_PER_CALL} bytes of messages in one call");
+        }
+        Ok(self.queue(Pid(to), payload))
     }
 
     fn spawn(&mut self, module: String, args: Vec<u8>) -> Result<u64, String> {
