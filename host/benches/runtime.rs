@@ -57,6 +57,10 @@ fn main() {
 /// does not have to wake a thread outside the runtime.
 async fn on_worker(scenario: impl Future<Output = ()> + Send + 'static) {
     tokio::spawn(scenario).await.expect("scenario panicked");
+    let hosts = std::mem::take(&mut *HOSTS.lock().expect("hosts"));
+    for host in hosts {
+        host.shutdown().await;
+    }
 }
 
 /// Prints a machine-readable figure (`bench/run.sh` compares these keys with Erlang's).
@@ -65,7 +69,16 @@ fn result(key: &str, value: f64) {
 }
 
 fn host() -> Host {
-    Host::new(HostConfig::default()).expect("host")
+    track(Host::new(HostConfig::default()).expect("host"))
+}
+
+/// Hosts of the scenario running now, shut down when it ends: every host has its own engine and
+/// instance pool, and leaving them all alive would add up to the OS's limit of memory mappings.
+static HOSTS: std::sync::Mutex<Vec<Host>> = std::sync::Mutex::new(Vec::new());
+
+fn track(host: Host) -> Host {
+    HOSTS.lock().expect("hosts").push(host.clone());
+    host
 }
 
 async fn deploy(host: &Host, name: &str, path: &str) {
@@ -116,11 +129,13 @@ async fn step_cost() {
         "{:>9} {:>14} {:>12} {:>12} {:>8}",
         "state", "1 call/msg", "batched", "2 copies", "ratio"
     );
-    let unbatched = Host::new(HostConfig {
-        max_batch: 1,
-        ..HostConfig::default()
-    })
-    .expect("host");
+    let unbatched = track(
+        Host::new(HostConfig {
+            max_batch: 1,
+            ..HostConfig::default()
+        })
+        .expect("host"),
+    );
     let batched = host();
     for size in [16usize, 1024, 64 << 10, 1 << 20] {
         let n = if size >= 1 << 20 { 200 } else { 5000 };
@@ -179,15 +194,17 @@ async fn limits_cost() {
         "## cost of the per-call time limit (epoch interruption), 16-byte state, one call per message"
     );
     let with = |time_limits| {
-        Host::new(HostConfig {
-            engine: hotswap::engine::EngineConfig {
-                time_limits,
-                ..Default::default()
-            },
-            max_batch: 1,
-            ..HostConfig::default()
-        })
-        .expect("host")
+        track(
+            Host::new(HostConfig {
+                engine: hotswap::engine::EngineConfig {
+                    time_limits,
+                    ..Default::default()
+                },
+                max_batch: 1,
+                ..HostConfig::default()
+            })
+            .expect("host"),
+        )
     };
     let off = step_time(&with(false), 16, 20_000).await;
     let on = step_time(&with(true), 16, 20_000).await;

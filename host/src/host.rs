@@ -538,6 +538,21 @@ impl Host {
         }
     }
 
+    /// Stops every process (each after the step in flight) and waits until all have ended.
+    /// Processes spawned meanwhile are stopped too.
+    pub async fn shutdown(&self) {
+        loop {
+            let pids: Vec<Pid> = self.shared.processes.iter().map(|e| *e.key()).collect();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = self.stop(pid);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     /// Queues `payload` in the mailbox of `to`, from the host (pid 0).
     ///
     /// # Errors
