@@ -112,18 +112,22 @@ pub(crate) fn check_imports(
     }
 }
 
-/// A store's WASI state: its context (built from the grants) and its resource table.
+/// A store's WASI state: its context (built from the grants), its resource table, and the buffer
+/// its stdout and stderr write to.
 pub struct WasiState {
     ctx: WasiCtx,
     table: ResourceTable,
+    output: Captured,
 }
 
 impl WasiState {
-    /// The context for `grants`; standard output and error go to `output` when `stdio` is granted.
+    /// The context for `grants`; standard output and error go to [`WasiState::take_output`] when
+    /// `stdio` is granted.
     ///
     /// Preopened directories were checked at deploy; one that has since disappeared is left out
     /// (with a warning) rather than failing the guest's call.
-    pub(crate) fn new(grants: &Grants, output: &Captured) -> Self {
+    pub(crate) fn new(grants: &Grants) -> Self {
+        let output = Captured::default();
         let mut b = WasiCtxBuilder::new();
         if grants.stdio {
             b.stdout(output.clone()).stderr(output.clone());
@@ -144,7 +148,13 @@ impl WasiState {
         Self {
             ctx: b.build(),
             table: ResourceTable::new(),
+            output,
         }
+    }
+
+    /// Takes what the guest wrote to stdout/stderr so far.
+    pub(crate) fn take_output(&self) -> Vec<u8> {
+        self.output.take()
     }
 }
 
@@ -164,11 +174,10 @@ const MAX_CAPTURED: usize = 1 << 20;
 /// Where a guest's stdout and stderr go: a buffer the process turns into output lines after each
 /// call (and empties when the call fails, like the rest of its effects).
 #[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
+struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
-    /// Takes what was written so far.
-    pub(crate) fn take(&self) -> Vec<u8> {
+    fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 

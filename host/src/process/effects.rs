@@ -17,7 +17,7 @@ use crate::host::Shared;
 use crate::policy::{Grants, Policy};
 use crate::process::mailbox::{Mailbox, Permit, Refused};
 use crate::process::{Pid, Spawning};
-use crate::wasi::{Captured, WasiState};
+use crate::wasi::WasiState;
 
 /// Per-store data: who is calling, what the call has done so far, the store's limits, and its
 /// WASI state (built on the first WASI call: most guests never make one).
@@ -31,7 +31,6 @@ pub struct StepCtx {
     pub(crate) ticks: u64,
     pub(crate) max_ticks: u64,
     grants: Grants,
-    output: Captured,
     wasi: Option<Box<WasiState>>,
 }
 
@@ -47,16 +46,15 @@ impl StepCtx {
             ticks: 0,
             max_ticks: 0,
             grants: policy.grants.clone(),
-            output: Captured::default(),
             wasi: None,
         }
     }
 
     /// This store's WASI state, built on first use.
     pub(crate) fn wasi(&mut self) -> &mut WasiState {
-        let (grants, output) = (&self.grants, &self.output);
+        let grants = &self.grants;
         self.wasi
-            .get_or_insert_with(|| Box::new(WasiState::new(grants, output)))
+            .get_or_insert_with(|| Box::new(WasiState::new(grants)))
     }
 
     /// Records a message to `to`, reserving its slot in the receiver's mailbox now.
@@ -82,10 +80,10 @@ impl StepCtx {
     /// Turns what the guest wrote to stdout/stderr so far into output lines. Called before each
     /// `print` and at the end of each call, so both kinds of output keep their order.
     pub(crate) fn collect_output(&mut self) {
-        if self.wasi.is_none() {
+        let Some(wasi) = &self.wasi else {
             return;
-        }
-        let bytes = self.output.take();
+        };
+        let bytes = wasi.take_output();
         if bytes.is_empty() {
             return;
         }

@@ -358,16 +358,11 @@ impl Process {
         &self,
         version: &ModuleVersion,
     ) -> impl Future<Output = anyhow::Result<Instance>> + Send + use<> {
-        let policy = version.policy.clone();
+        let ctx = StepCtx::new(self.pid, self.shared.clone(), &version.policy);
+        let step_time = version.policy.step_time();
         let prepared = version.prepared.clone();
-        let ctx = StepCtx::new(self.pid, self.shared.clone(), &policy);
         let shared = self.shared.clone();
-        async move {
-            shared
-                .engine
-                .instantiate(&prepared, ctx, policy.step_time())
-                .await
-        }
+        async move { shared.engine.instantiate(&prepared, ctx, step_time).await }
     }
 
     async fn init(&mut self, args: &[u8]) -> Result<Flow, String> {
