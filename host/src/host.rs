@@ -541,13 +541,18 @@ impl Host {
     /// Stops every process (each after the step in flight) and waits until all have ended.
     /// Processes spawned meanwhile are stopped too.
     pub async fn shutdown(&self) {
+        let mut told = std::collections::HashSet::new();
         loop {
             let pids: Vec<Pid> = self.shared.processes.iter().map(|e| *e.key()).collect();
             if pids.is_empty() {
                 return;
             }
+            // Each process is told once: one in a long step would otherwise queue a stop
+            // request per round until the step ends.
             for pid in pids {
-                let _ = self.stop(pid);
+                if told.insert(pid) {
+                    let _ = self.stop(pid);
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
