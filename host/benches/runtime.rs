@@ -20,10 +20,12 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let mut rt = if std::env::var("HOTSWAP_BENCH_RT").as_deref() == Ok("current") {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let rt = rt.enable_all().build().expect("tokio runtime");
     let run = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     println!("hotswap runtime benchmarks (scale {scale}); medians over repeated runs\n");
     // First: its memory figure is the growth of this process's RSS, which memory freed by earlier
@@ -360,11 +362,32 @@ async fn spawn(scale: usize) {
         result(&format!("spawn_us_per_process@{n}"), per * 1e6);
         result(&format!("memory_bytes_per_process@{n}"), rss);
     }
+    // Arguments never seen before: `init` runs in a new instance for every spawn (the figure
+    // above reuses the result of the first, pure, `init`).
+    {
+        let n = 100_000;
+        let host = self::host();
+        deploy(&host, "sink", guests::SINK).await;
+        let t = Instant::now();
+        for i in 0..n {
+            let args = format!("{{\"n\":{i}}}");
+            host.spawn("sink", args.as_bytes()).await.expect("spawn");
+        }
+        let per = t.elapsed().as_secs_f64() / n as f64;
+        println!(
+            "{n:>9} {:>12.2}µs per process, distinct arguments",
+            per * 1e6
+        );
+        result(
+            &format!("spawn_distinct_args_us_per_process@{n}"),
+            per * 1e6,
+        );
+    }
     // Erlang's spawn returns before the new process runs; `Host::spawn` returns after `init`.
     // The closer equivalent of a spawning loop is many spawns in flight, each still waiting for
     // its process's `init`: time per process until all N are initialised and idle.
     let n = 100_000;
-    let host = host();
+    let host = self::host();
     deploy(&host, "sink", guests::SINK).await;
     let t = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -21,7 +21,7 @@ use crate::error::{DeployError, SendError, SpawnError};
 use crate::policy::Policy;
 use crate::process::effects::StepCtx;
 use crate::process::mailbox::{Mailbox, Refused};
-use crate::process::{Control, ExitReason, Pid, ProcessInfo, Spawning, SwapOutcome};
+use crate::process::{Control, ExitReason, Pid, ProcessInfo, Spawning, Started, SwapOutcome};
 use crate::registry::{ModuleInfo, ModuleVersion, Registry, VersionInfo};
 use crate::store::{DataDir, ModuleRecord, RegistryFile, VersionRecord};
 
@@ -218,6 +218,8 @@ pub(crate) struct Shared {
     monitors: DashMap<Pid, Vec<Pid>>,
     /// Where modules persist, if anywhere; the lock orders writes of `registry.json`.
     data: Option<Mutex<DataDir>>,
+    /// The runtime process tasks run on.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// A handle to a running host. Cheap to clone; the host lives while any handle or process does.
@@ -236,6 +238,8 @@ impl Host {
         if let Some(data) = &data {
             config.engine.cache_dir = Some(data.compiled_dir());
         }
+        let runtime = tokio::runtime::Handle::try_current()
+            .context("a host must be created inside a tokio runtime")?;
         let engine = Engine::new(config.engine.clone())?;
         let (events, _) = broadcast::channel(65_536);
         let shared = Arc::new(Shared {
@@ -250,7 +254,9 @@ impl Host {
             cached_instances: AtomicUsize::new(0),
             monitors: DashMap::new(),
             data: data.map(Mutex::new),
+            runtime: runtime.clone(),
         });
+        runtime.spawn(release_dormant_on_shutdown(Arc::downgrade(&shared)));
         let host = Self { shared };
         host.restore()?;
         Ok(host)
@@ -334,6 +340,17 @@ impl Host {
             stats.compiled.load(Ordering::Relaxed),
             stats.loaded_from_disk.load(Ordering::Relaxed),
         )
+    }
+
+    /// Instances created so far: one per deploy (its check), per `init` not remembered, per
+    /// swap, per restart after a crash, and per idle process that gets an event without a warm
+    /// instance. A spawn whose `init` is remembered (see [`Host::spawn`]) creates none.
+    pub fn instances_created(&self) -> u64 {
+        self.shared
+            .engine
+            .stats()
+            .instantiated
+            .load(Ordering::Relaxed)
     }
 
     /// Events from now on: output, crashes, reverts, exits. A subscriber that falls more than
@@ -453,6 +470,7 @@ impl Host {
                 prepared,
                 deployed_at: std::time::SystemTime::now(),
                 policy,
+                init_memo: Default::default(),
             });
             let waiting = entry
                 .map(|e| {
@@ -515,6 +533,12 @@ impl Host {
 
     /// Starts a process on the current version of `module` and waits for its `init`.
     ///
+    /// An `init` that calls no import (no runtime function, no WASI) is a pure function of its
+    /// arguments, so each version remembers its result per arguments: later spawns with the same
+    /// arguments take it without creating an instance, and the process waits for its first event
+    /// without a task. Such a spawn costs under a microsecond; one that runs `init` costs an
+    /// instantiation (about 10 µs).
+    ///
     /// # Errors
     /// When the module is unknown, or `init` fails or traps (the process then does not exist).
     pub async fn spawn(&self, module: &str, args: &[u8]) -> Result<Pid, SpawnError> {
@@ -541,18 +565,23 @@ impl Host {
     /// Stops every process (each after the step in flight) and waits until all have ended.
     /// Processes spawned meanwhile are stopped too.
     pub async fn shutdown(&self) {
-        let mut told = std::collections::HashSet::new();
-        loop {
-            let pids: Vec<Pid> = self.shared.processes.iter().map(|e| *e.key()).collect();
-            if pids.is_empty() {
-                return;
-            }
-            // Each process is told once: one in a long step would otherwise queue a stop
-            // request per round until the step ends.
-            for pid in pids {
-                if told.insert(pid) {
+        // Each process is told once (one in a long step would otherwise queue a stop request
+        // per round): pids below `told` were, and only processes spawned since are looked for.
+        let mut told = 0;
+        while !self.shared.processes.is_empty() {
+            let next = self.shared.next_pid.load(Ordering::Relaxed);
+            if next > told {
+                let pids: Vec<Pid> = self
+                    .shared
+                    .processes
+                    .iter()
+                    .map(|e| *e.key())
+                    .filter(|pid| pid.0 >= told)
+                    .collect();
+                for pid in pids {
                     let _ = self.stop(pid);
                 }
+                told = next;
             }
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
@@ -827,14 +856,11 @@ impl Shared {
         Ok(path)
     }
 
-    /// Registers a prepared process and starts its task, which calls `init(args)` first.
-    pub fn start(
-        self: &Arc<Self>,
-        spawning: Spawning,
-        args: Vec<u8>,
-        started: Option<oneshot::Sender<Result<(), String>>>,
-    ) {
-        let process = {
+    /// Registers a prepared process and starts its task, which calls `init(args)` first unless
+    /// the version remembers the result of a pure `init(args)`.
+    pub fn start(self: &Arc<Self>, spawning: Spawning, args: Vec<u8>, started: Option<Started>) {
+        let mailbox = spawning.mailbox.clone();
+        let mut process = {
             let mut modules = self.registry.lock();
             let mut spawning = spawning;
             // A deploy may have landed between prepare_spawn and now: start on the current version.
@@ -844,12 +870,26 @@ impl Shared {
             if let Some(entry) = modules.get_mut(&*spawning.version.module) {
                 entry.pids.insert(spawning.pid);
             }
-            let mailbox = spawning.mailbox.clone();
             let process = spawning.into_process(self.clone());
-            self.processes.insert(process.pid(), mailbox);
+            self.processes.insert(process.pid(), mailbox.clone());
             process
         };
-        tokio::spawn(process.run(args, started));
+        let Some(init) = process.version().init_memo.get(&args) else {
+            self.runtime.spawn(process.run(Some(args), started));
+            return;
+        };
+        // A pure `init` already seen with these arguments: the process is ready without an
+        // instance, and without a task until its first event (unless it has a timeout to keep).
+        process.initialized(&init);
+        if let Some(tx) = started {
+            let _ = tx.send(Ok(()));
+        }
+        let process = Box::new(process);
+        if process.has_deadline() {
+            process.start(None, None);
+        } else if let Err(process) = mailbox.hold(process) {
+            process.start(None, None);
+        }
     }
 
     /// Removes an ended process from every table.
@@ -937,4 +977,27 @@ impl Shared {
     pub fn emit(&self, event: HostEvent) {
         let _ = self.events.send(event);
     }
+}
+
+/// Lives as long as the runtime: when the runtime shuts down, the processes waiting in their
+/// mailboxes without a task are dropped, as the runtime drops every task. (Each holds the host,
+/// and the host holds its mailbox: left alone, they would keep each other alive.)
+async fn release_dormant_on_shutdown(shared: Weak<Shared>) {
+    struct Release(Weak<Shared>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            let Some(shared) = self.0.upgrade() else {
+                return;
+            };
+            let held: Vec<_> = shared
+                .processes
+                .iter()
+                .filter_map(|e| e.value().release())
+                .collect();
+            drop(shared);
+            drop(held);
+        }
+    }
+    let _release = Release(shared);
+    std::future::pending::<()>().await;
 }

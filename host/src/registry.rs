@@ -5,13 +5,13 @@
 //! the old version is always in the set the deploy then swaps. Every version stays loaded while the
 //! host runs (hotswap kills nobody still running old code, and rollback needs the old versions).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::engine::Prepared;
+use crate::engine::{Prepared, StepResult};
 use crate::error::DeployError;
 use crate::policy::Policy;
 use crate::process::Pid;
@@ -28,6 +28,60 @@ pub struct ModuleVersion {
     pub deployed_at: SystemTime,
     /// The limits and supervision its processes run under.
     pub policy: Policy,
+    /// Results of its pure `init` calls, by arguments.
+    pub(crate) init_memo: InitMemo,
+}
+
+/// Results of `init` remembered by their arguments, for the calls that were pure functions of them.
+///
+/// Every fresh instance of a version starts in the same state and wasm is deterministic, so an
+/// `init` that called no import at all (no runtime function, no WASI) returns the same result
+/// every time it gets the same arguments. A spawn with arguments seen before starts from that
+/// result without instantiating the component: the process exists with its state and mailbox,
+/// and gets an instance at its first event, as any idle process does. An `init` that asked for
+/// its pid, sent, printed, read a clock or used WASI is called for every spawn.
+#[derive(Default)]
+pub(crate) struct InitMemo(Mutex<HashMap<Box<[u8]>, Arc<Initialized>>>);
+
+/// A remembered `init` result (its effects were none, and it did not stop).
+pub(crate) struct Initialized {
+    pub state: Vec<u8>,
+    pub timeout_ms: Option<u64>,
+}
+
+impl InitMemo {
+    /// Distinct argument lists remembered per version; past that, new ones are not remembered.
+    const MAX_ENTRIES: usize = 64;
+    /// Largest arguments and state remembered.
+    const MAX_ARGS_BYTES: usize = 4 << 10;
+    const MAX_STATE_BYTES: usize = 64 << 10;
+
+    pub fn get(&self, args: &[u8]) -> Option<Arc<Initialized>> {
+        if args.len() > Self::MAX_ARGS_BYTES {
+            return None;
+        }
+        let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        memo.get(args).cloned()
+    }
+
+    /// Remembers the result of an `init(args)` that called no import.
+    pub fn remember(&self, args: &[u8], result: &StepResult) {
+        if result.stop
+            || args.len() > Self::MAX_ARGS_BYTES
+            || result.state.len() > Self::MAX_STATE_BYTES
+        {
+            return;
+        }
+        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.len() < Self::MAX_ENTRIES {
+            memo.entry(args.into()).or_insert_with(|| {
+                Arc::new(Initialized {
+                    state: result.state.clone(),
+                    timeout_ms: result.timeout_ms,
+                })
+            });
+        }
+    }
 }
 
 /// A module's versions and its processes.
@@ -84,6 +138,7 @@ impl Registry {
             prepared,
             deployed_at: SystemTime::now(),
             policy,
+            init_memo: InitMemo::default(),
         });
         entry.versions.push(version.clone());
         if make_current || entry.current == 0 {

@@ -11,5 +11,6 @@ mod failures;
 mod load;
 mod sandbox;
 mod serve;
+mod spawn;
 mod support;
 mod swap;

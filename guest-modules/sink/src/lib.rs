@@ -6,11 +6,13 @@ use serde::de::IgnoredAny;
 struct Sink;
 
 impl Process for Sink {
-    type Args = ();
+    /// Any arguments (the spawn benchmark gives each process its own, to measure spawns whose
+    /// `init` result cannot be reused).
+    type Args = IgnoredAny;
     type State = u64;
     type Msg = IgnoredAny;
 
-    fn init((): ()) -> Result<Next<u64>, String> {
+    fn init(_: IgnoredAny) -> Result<Next<u64>, String> {
         Ok(Next::wait(0))
     }
 

@@ -32,6 +32,9 @@ pub struct StepCtx {
     pub(crate) max_ticks: u64,
     grants: Grants,
     wasi: Option<Box<WasiState>>,
+    /// Whether the guest has called any import (runtime or WASI) in this store. A fresh
+    /// instance's `init` that did not is a pure function of its arguments (see `InitMemo`).
+    pub(crate) touched: bool,
 }
 
 impl StepCtx {
@@ -47,11 +50,13 @@ impl StepCtx {
             max_ticks: 0,
             grants: policy.grants.clone(),
             wasi: None,
+            touched: false,
         }
     }
 
     /// This store's WASI state, built on first use.
     pub(crate) fn wasi(&mut self) -> &mut WasiState {
+        self.touched = true;
         let grants = &self.grants;
         self.wasi
             .get_or_insert_with(|| Box::new(WasiState::new(grants)))
@@ -172,10 +177,12 @@ impl crate::engine::bindings_types::Host for StepCtx {}
 
 impl RuntimeHost for StepCtx {
     fn self_pid(&mut self) -> u64 {
+        self.touched = true;
         self.pid.0
     }
 
     fn send(&mut self, to: u64, payload: Vec<u8>) -> anyhow::Result<Result<(), SendError>> {
+        self.touched = true;
         if payload.len() > self.max_message_bytes {
             anyhow::bail!(
                 "sent a message of {} bytes, over its policy's max_message_kib ({} bytes)",
@@ -191,6 +198,7 @@ impl RuntimeHost for StepCtx {
     }
 
     fn spawn(&mut self, module: String, args: Vec<u8>) -> Result<u64, String> {
+        self.touched = true;
         if self.effects.spawns >= MAX_SPAWNS_PER_CALL {
             return Err(format!("at most {MAX_SPAWNS_PER_CALL} spawns per step"));
         }
@@ -207,6 +215,7 @@ impl RuntimeHost for StepCtx {
     }
 
     fn register(&mut self, name: String) -> Result<(), String> {
+        self.touched = true;
         match self.shared.whereis(&name) {
             Some(holder) if holder != self.pid => Err(format!(
                 "the name `{name}` is registered by process {holder}"
@@ -219,19 +228,23 @@ impl RuntimeHost for StepCtx {
     }
 
     fn monitor(&mut self, target: u64) {
+        self.touched = true;
         self.effects.items.push(Effect::Monitor(Pid(target)));
     }
 
     fn whereis(&mut self, name: String) -> Option<u64> {
+        self.touched = true;
         self.shared.whereis(&name).map(|p| p.0)
     }
 
     fn print(&mut self, line: String) {
+        self.touched = true;
         self.collect_output();
         self.effects.print(line);
     }
 
     fn log(&mut self, level: Level, message: String) {
+        self.touched = true;
         let pid = self.pid;
         match level {
             Level::Trace => tracing::trace!(%pid, "{message}"),
@@ -243,10 +256,12 @@ impl RuntimeHost for StepCtx {
     }
 
     fn monotonic_now(&mut self) -> u64 {
+        self.touched = true;
         self.shared.started.elapsed().as_nanos() as u64
     }
 
     fn wall_now(&mut self) -> u64 {
+        self.touched = true;
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)

@@ -5,6 +5,10 @@
 //! this, and its task. A sender inside a guest step reserves a slot first ([`Mailbox::reserve`])
 //! and delivers only if the step commits, so a committed send never finds the mailbox full and a
 //! failed step releases its slots.
+//!
+//! A process that has not run yet can wait here without a task ([`Mailbox::hold`]): the first
+//! message or control request to arrive starts its task. Spawning many idle processes then costs
+//! no task, no scheduling and no thread wake-up until each has something to do.
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
@@ -12,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use super::Control;
+use super::{Control, Process};
 use crate::engine::Message;
 
 /// Why a message was not queued.
@@ -45,6 +49,8 @@ struct Inner {
     /// Slots promised to steps in flight that have not committed yet.
     reserved: usize,
     closed: bool,
+    /// The process itself, while it waits for its first event without a task.
+    dormant: Option<Box<Process>>,
 }
 
 impl Mailbox {
@@ -63,13 +69,39 @@ impl Mailbox {
 
     /// Queues a message now.
     pub fn send(&self, message: Message) -> Result<(), Refused> {
-        {
+        let dormant = {
             let mut inner = self.lock();
             inner.check(self.capacity)?;
             inner.messages.push_back(message);
-        }
-        self.wake.notify_one();
+            inner.dormant.take()
+        };
+        self.wake(dormant);
         Ok(())
+    }
+
+    /// Wakes the process after an item was queued: starts its task if it had none yet.
+    fn wake(&self, dormant: Option<Box<Process>>) {
+        match dormant {
+            Some(process) => process.start(None, None),
+            None => self.wake.notify_one(),
+        }
+    }
+
+    /// Keeps `process`, which has not run yet, here without a task until its first event
+    /// arrives. Gives it back if something is already queued: then it should start now.
+    pub fn hold(&self, process: Box<Process>) -> Result<(), Box<Process>> {
+        let mut inner = self.lock();
+        if inner.messages.is_empty() && inner.control.is_empty() && !inner.closed {
+            inner.dormant = Some(process);
+            Ok(())
+        } else {
+            Err(process)
+        }
+    }
+
+    /// Takes back a process held without a task (when its runtime shuts down).
+    pub fn release(&self) -> Option<Box<Process>> {
+        self.lock().dormant.take()
     }
 
     /// Reserves a slot for a message that a step in flight will send if it commits.
@@ -84,14 +116,15 @@ impl Mailbox {
 
     /// Queues a control request (never refused while the process lives).
     pub fn control(&self, control: Control) -> Result<(), Refused> {
-        {
+        let dormant = {
             let mut inner = self.lock();
             if inner.closed {
                 return Err(Refused::Closed);
             }
             inner.control.push_back(control);
-        }
-        self.wake.notify_one();
+            inner.dormant.take()
+        };
+        self.wake(dormant);
         Ok(())
     }
 
@@ -168,13 +201,14 @@ impl Permit {
     /// Delivers into the reserved slot (dropped if the receiver ended meanwhile, as a message to
     /// a dead process is).
     pub fn send(self, message: Message) {
-        {
+        let dormant = {
             let mut inner = self.mailbox.lock();
             if !inner.closed {
                 inner.messages.push_back(message);
             }
-        }
-        self.mailbox.wake.notify_one();
+            inner.dormant.take()
+        };
+        self.mailbox.wake(dormant);
     }
 }
 

@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use crate::engine::{Change, Down, Event, Instance, Message, StepResult};
 use crate::host::{HostEvent, Shared};
 use crate::policy::Restart;
-use crate::registry::ModuleVersion;
+use crate::registry::{Initialized, ModuleVersion};
 use effects::StepCtx;
 use mailbox::{Item, Mailbox};
 
@@ -199,6 +199,9 @@ impl Spawning {
     }
 }
 
+/// Told whether `init` succeeded.
+pub(crate) type Started = oneshot::Sender<Result<(), String>>;
+
 /// Where a swapped process goes back to if its first step on the new version fails.
 struct Probation {
     version: Arc<ModuleVersion>,
@@ -239,12 +242,36 @@ impl Process {
         self.pid
     }
 
-    /// The process's whole life: `init`, then one step per event until it stops.
-    pub async fn run(
-        mut self,
-        args: Vec<u8>,
-        started: Option<oneshot::Sender<Result<(), String>>>,
-    ) {
+    pub fn version(&self) -> &Arc<ModuleVersion> {
+        &self.version
+    }
+
+    /// Starts from a remembered result of `init` (see `InitMemo`) instead of calling it.
+    pub fn initialized(&mut self, init: &Initialized) {
+        self.state = init.state.clone();
+        self.deadline = init
+            .timeout_ms
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+    }
+
+    /// Starts the process's task on the host's runtime.
+    pub fn start(self: Box<Self>, args: Option<Vec<u8>>, started: Option<Started>) {
+        let runtime = self.shared.runtime.clone();
+        runtime.spawn(self.run(args, started));
+    }
+
+    /// Whether a receive timeout is set (a process with one cannot wait without a task).
+    pub fn has_deadline(&self) -> bool {
+        self.deadline.is_some()
+    }
+
+    /// The process's whole life: `init(args)` (none if [`Process::initialized`]), then one step
+    /// per event until it stops.
+    pub async fn run(mut self, args: Option<Vec<u8>>, started: Option<Started>) {
+        let Some(args) = args else {
+            let reason = self.event_loop().await;
+            return self.exit(reason);
+        };
         // Guest calls are boxed: their futures are large (wasmtime's fiber call), and an idle
         // process's task should not carry that space while it waits.
         let flow = match Box::pin(self.init(&args)).await {
@@ -369,6 +396,9 @@ impl Process {
         let mut instance = self.instance().await.map_err(|e| format!("{e:#}"))?;
         let result = instance.init(args).await;
         let result = self.accept(&mut instance, result).map_err(|e| e.reason())?;
+        if !instance.ctx().touched {
+            self.version.init_memo.remember(args, &result.0);
+        }
         self.live = Some(instance);
         Ok(self.commit(result))
     }
