@@ -50,10 +50,16 @@ def results(path):
     return out
 erl, rust = results(sys.argv[1]), results(sys.argv[2])
 print()
-print(f"{'figure':34} {'Erlang':>14} {'hotswap':>14} {'hotswap/Erlang':>15}  better")
-for key in sorted(set(erl) & set(rust)):
+print(f"{'figure':44} {'Erlang':>14} {'hotswap':>14} {'hotswap/Erlang':>15}  better")
+# hotswap variants of a figure compare with Erlang's one figure.
+variants = {"_no_warm": "", "spawn_distinct_args_": "spawn_", "spawn_concurrent_": "spawn_"}
+def erlang_key(key):
+    for variant, base in variants.items():
+        key = key.replace(variant, base)
+    return key
+for key in sorted(k for k in rust if erlang_key(k) in erl):
     higher = "_per_s" in key
-    e, r = erl[key], rust[key]
+    e, r = erl[erlang_key(key)], rust[key]
     ratio = f"{r / e:.2f}" if e else "-"
-    print(f"{key:34} {e:>14.3f} {r:>14.3f} {ratio:>15}  {'higher' if higher else 'lower'}")
+    print(f"{key:44} {e:>14.3f} {r:>14.3f} {ratio:>15}  {'higher' if higher else 'lower'}")
 PY
