@@ -879,16 +879,13 @@ impl Shared {
             return;
         };
         // A pure `init` already seen with these arguments: the process is ready without an
-        // instance, and without a task until its first event (unless it has a timeout to keep).
+        // instance, and without a task until its first event (unless it must start now).
         process.initialized(&init);
         if let Some(tx) = started {
             let _ = tx.send(Ok(()));
         }
-        let process = Box::new(process);
-        if process.has_deadline() {
-            process.start(None, None);
-        } else if let Err(process) = mailbox.hold(process) {
-            process.start(None, None);
+        if let Err(process) = mailbox.hold(Box::new(process)) {
+            process.start();
         }
     }
 

@@ -175,6 +175,8 @@ impl Effects {
 
 impl crate::engine::bindings_types::Host for StepCtx {}
 
+/// Every import sets `touched` first: an `init` is remembered only if it called none (WASI calls
+/// set it in [`StepCtx::wasi`]).
 impl RuntimeHost for StepCtx {
     fn self_pid(&mut self) -> u64 {
         self.touched = true;

@@ -82,14 +82,18 @@ impl Mailbox {
     /// Wakes the process after an item was queued: starts its task if it had none yet.
     fn wake(&self, dormant: Option<Box<Process>>) {
         match dormant {
-            Some(process) => process.start(None, None),
+            Some(process) => process.start(),
             None => self.wake.notify_one(),
         }
     }
 
     /// Keeps `process`, which has not run yet, here without a task until its first event
-    /// arrives. Gives it back if something is already queued: then it should start now.
+    /// arrives. Gives it back if it must start now: something is already queued, or it has a
+    /// receive timeout (which only a task can wait for).
     pub fn hold(&self, process: Box<Process>) -> Result<(), Box<Process>> {
+        if process.has_deadline() {
+            return Err(process);
+        }
         let mut inner = self.lock();
         if inner.messages.is_empty() && inner.control.is_empty() && !inner.closed {
             inner.dormant = Some(process);

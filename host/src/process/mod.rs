@@ -254,10 +254,10 @@ impl Process {
             .map(|ms| Instant::now() + Duration::from_millis(ms));
     }
 
-    /// Starts the process's task on the host's runtime.
-    pub fn start(self: Box<Self>, args: Option<Vec<u8>>, started: Option<Started>) {
+    /// Starts the task of a process that begins from [`Process::initialized`].
+    pub fn start(self: Box<Self>) {
         let runtime = self.shared.runtime.clone();
-        runtime.spawn(self.run(args, started));
+        runtime.spawn(self.run(None, None));
     }
 
     /// Whether a receive timeout is set (a process with one cannot wait without a task).
