@@ -35,6 +35,8 @@ pub struct StepCtx {
     /// Whether the guest has called any import (runtime or WASI) in this store. A fresh
     /// instance's `init` that did not is a pure function of its arguments (see `InitMemo`).
     pub(crate) touched: bool,
+    /// The process this store last sent to, and its mailbox.
+    last_receiver: Option<(Pid, Arc<Mailbox>)>,
 }
 
 impl StepCtx {
@@ -51,6 +53,7 @@ impl StepCtx {
             grants: policy.grants.clone(),
             wasi: None,
             touched: false,
+            last_receiver: None,
         }
     }
 
@@ -64,9 +67,17 @@ impl StepCtx {
 
     /// Records a message to `to`, reserving its slot in the receiver's mailbox now.
     fn queue(&mut self, to: Pid, payload: Vec<u8>) -> Result<(), SendError> {
-        let mailbox = match self.effects.pending_mailbox(to) {
-            Some(m) => m.clone(),
-            None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
+        // Pids are never reused, so the mailbox of the last receiver can be kept: a process
+        // that ended has its mailbox closed, which `reserve` reports.
+        let mailbox = match &self.last_receiver {
+            Some((pid, mailbox)) if *pid == to => mailbox,
+            _ => {
+                let mailbox = match self.effects.pending_mailbox(to) {
+                    Some(m) => m.clone(),
+                    None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
+                };
+                &self.last_receiver.insert((to, mailbox)).1
+            }
         };
         let permit = mailbox.reserve().map_err(|e| match e {
             Refused::Full => SendError::MailboxFull,
@@ -123,18 +134,35 @@ enum Effect {
 }
 
 impl Effects {
+    /// Drops the effects recorded (releasing their reserved mailbox slots); keeps the space.
     pub(crate) fn clear(&mut self) {
-        *self = Self::default();
+        self.items.clear();
+        self.printed = 0;
+        self.sent_bytes = 0;
+        self.spawns = 0;
     }
 
-    /// Carries out the effects of a committed step made by `pid`; returns how many messages it sent.
-    pub(crate) fn commit(self, shared: &Arc<Shared>, pid: Pid) -> u64 {
+    /// Carries out the effects of a committed step made by `pid`; returns how many messages it
+    /// sent. Consecutive messages to one process are delivered together.
+    pub(crate) fn commit(&mut self, shared: &Arc<Shared>, pid: Pid) -> u64 {
         let mut sent = 0;
-        for effect in self.items {
+        let mut items = self.items.drain(..).peekable();
+        while let Some(effect) = items.next() {
             match effect {
                 Effect::Send(permit, message) => {
-                    permit.send(message);
+                    let mailbox = permit.mailbox().clone();
+                    let mut delivery = mailbox.deliver();
+                    delivery.push(permit, message);
                     sent += 1;
+                    while let Some(Effect::Send(next, _)) = items.peek()
+                        && Arc::ptr_eq(next.mailbox(), &mailbox)
+                    {
+                        let Some(Effect::Send(permit, message)) = items.next() else {
+                            unreachable!("peeked a send");
+                        };
+                        delivery.push(permit, message);
+                        sent += 1;
+                    }
                 }
                 Effect::Spawn(spawning, args) => shared.start(*spawning, args, None),
                 Effect::Register(name) => {
@@ -166,6 +194,9 @@ impl Effects {
 
     /// The mailbox of a process this same step spawned (it is not in the process table yet).
     fn pending_mailbox(&self, pid: Pid) -> Option<&Arc<Mailbox>> {
+        if self.spawns == 0 {
+            return None;
+        }
         self.items.iter().find_map(|e| match e {
             Effect::Spawn(s, _) if s.pid == pid => Some(&s.mailbox),
             _ => None,

@@ -4,14 +4,17 @@
 //! One small struct per process and no allocation while empty: an idle process costs its state,
 //! this, and its task. A sender inside a guest step reserves a slot first ([`Mailbox::reserve`])
 //! and delivers only if the step commits, so a committed send never finds the mailbox full and a
-//! failed step releases its slots.
+//! failed step releases its slots. Reserving is one atomic update (no lock), and a step's
+//! consecutive messages to one process are delivered under one lock with one wake-up
+//! ([`Delivery`]): a sender and a busy receiver contend for the lock once per step, not three
+//! times per message.
 //!
 //! A process that has not run yet can wait here without a task ([`Mailbox::hold`]): the first
 //! message or control request to arrive starts its task. Spawning many idle processes then costs
 //! no task, no scheduling and no thread wake-up until each has something to do.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -38,6 +41,8 @@ pub(crate) struct Mailbox {
     inner: Mutex<Inner>,
     wake: Notify,
     capacity: usize,
+    /// Messages queued plus slots reserved, with [`CLOSED`] set once the process has ended.
+    occupied: AtomicUsize,
     /// Set while the process is inside a guest call (for `Host::is_busy`).
     pub busy: AtomicBool,
 }
@@ -46,9 +51,6 @@ pub(crate) struct Mailbox {
 struct Inner {
     messages: VecDeque<Message>,
     control: VecDeque<Control>,
-    /// Slots promised to steps in flight that have not committed yet.
-    reserved: usize,
-    closed: bool,
     /// The process itself, while it waits for its first event without a task.
     dormant: Option<Box<Process>>,
 }
@@ -59,6 +61,7 @@ impl Mailbox {
             inner: Mutex::default(),
             wake: Notify::new(),
             capacity: capacity.max(1),
+            occupied: AtomicUsize::new(0),
             busy: AtomicBool::new(false),
         })
     }
@@ -68,15 +71,13 @@ impl Mailbox {
     }
 
     /// Queues a message now.
-    pub fn send(&self, message: Message) -> Result<(), Refused> {
-        let dormant = {
-            let mut inner = self.lock();
-            inner.check(self.capacity)?;
-            inner.messages.push_back(message);
-            inner.dormant.take()
-        };
-        self.wake(dormant);
+    pub fn send(self: &Arc<Self>, message: Message) -> Result<(), Refused> {
+        self.reserve()?.send(message);
         Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.occupied.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// Wakes the process after an item was queued: starts its task if it had none yet.
@@ -95,7 +96,7 @@ impl Mailbox {
             return Err(process);
         }
         let mut inner = self.lock();
-        if inner.messages.is_empty() && inner.control.is_empty() && !inner.closed {
+        if inner.messages.is_empty() && inner.control.is_empty() && !self.is_closed() {
             inner.dormant = Some(process);
             Ok(())
         } else {
@@ -110,19 +111,38 @@ impl Mailbox {
 
     /// Reserves a slot for a message that a step in flight will send if it commits.
     pub fn reserve(self: &Arc<Self>) -> Result<Permit, Refused> {
-        let mut inner = self.lock();
-        inner.check(self.capacity)?;
-        inner.reserved += 1;
+        self.occupied
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .map_err(|n| {
+                if n & CLOSED != 0 {
+                    Refused::Closed
+                } else {
+                    Refused::Full
+                }
+            })?;
         Ok(Permit {
             mailbox: self.clone(),
+            sent: false,
         })
+    }
+
+    /// Delivers messages into reserved slots until the returned [`Delivery`] is dropped, under
+    /// one lock and with one wake-up.
+    pub fn deliver(&self) -> Delivery<'_> {
+        Delivery {
+            inner: Some(self.lock()),
+            mailbox: self,
+            closed: self.is_closed(),
+        }
     }
 
     /// Queues a control request (never refused while the process lives).
     pub fn control(&self, control: Control) -> Result<(), Refused> {
         let dormant = {
             let mut inner = self.lock();
-            if inner.closed {
+            if self.is_closed() {
                 return Err(Refused::Closed);
             }
             inner.control.push_back(control);
@@ -149,7 +169,9 @@ impl Mailbox {
         if let Some(control) = inner.control.pop_front() {
             return Some(Item::Control(control));
         }
-        inner.messages.pop_front().map(Item::Message)
+        let message = inner.messages.pop_front()?;
+        self.occupied.fetch_sub(1, Ordering::AcqRel);
+        Some(Item::Message(message))
     }
 
     /// Waits for the next control request or message (for the process's own task only).
@@ -172,54 +194,78 @@ impl Mailbox {
             return Vec::new();
         }
         let n = max.min(inner.messages.len());
+        self.occupied.fetch_sub(n, Ordering::AcqRel);
         inner.messages.drain(..n).collect()
     }
 
     /// Refuses everything from now on; returns how many messages were left undelivered.
     pub fn close(&self) -> usize {
+        self.occupied.fetch_or(CLOSED, Ordering::AcqRel);
         let mut inner = self.lock();
-        inner.closed = true;
         inner.control.clear();
         std::mem::take(&mut inner.messages).len()
     }
 }
 
-impl Inner {
-    fn check(&self, capacity: usize) -> Result<(), Refused> {
-        if self.closed {
-            Err(Refused::Closed)
-        } else if self.messages.len() + self.reserved >= capacity {
-            Err(Refused::Full)
-        } else {
-            Ok(())
-        }
-    }
-}
+/// The bit of [`Mailbox::occupied`] that says the process has ended: with it set, the count is
+/// above any capacity, so a reservation fails without a lock.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// A reserved mailbox slot; released when dropped unsent.
 pub(crate) struct Permit {
     mailbox: Arc<Mailbox>,
+    sent: bool,
 }
 
 impl Permit {
+    /// The mailbox this slot is in.
+    pub fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
+    }
+
     /// Delivers into the reserved slot (dropped if the receiver ended meanwhile, as a message to
     /// a dead process is).
     pub fn send(self, message: Message) {
-        let dormant = {
-            let mut inner = self.mailbox.lock();
-            if !inner.closed {
-                inner.messages.push_back(message);
-            }
-            inner.dormant.take()
-        };
-        self.mailbox.wake(dormant);
+        let mailbox = self.mailbox.clone();
+        mailbox.deliver().push(self, message);
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut inner = self.mailbox.lock();
-        inner.reserved = inner.reserved.saturating_sub(1);
+        if !self.sent {
+            self.mailbox.occupied.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Messages being delivered into one mailbox's reserved slots: holds its lock, and wakes the
+/// process once when dropped.
+pub(crate) struct Delivery<'a> {
+    inner: Option<MutexGuard<'a, Inner>>,
+    mailbox: &'a Mailbox,
+    closed: bool,
+}
+
+impl Delivery<'_> {
+    /// Queues `message` in the slot `permit` reserved (which must be in this mailbox).
+    pub fn push(&mut self, mut permit: Permit, message: Message) {
+        debug_assert!(std::ptr::eq(&*permit.mailbox, self.mailbox));
+        if !self.closed {
+            // The reserved slot now holds a queued message: the count stays.
+            permit.sent = true;
+            if let Some(inner) = &mut self.inner {
+                inner.messages.push_back(message);
+            }
+        }
+    }
+}
+
+impl Drop for Delivery<'_> {
+    fn drop(&mut self) {
+        // Unlocks before waking: the woken process takes this lock at once.
+        let dormant = self.inner.take().and_then(|mut inner| inner.dormant.take());
+        self.mailbox.wake(dormant);
     }
 }
 
@@ -260,5 +306,24 @@ mod tests {
         assert_eq!(mailbox.close(), 1);
         assert_eq!(mailbox.send(msg(3)), Err(Refused::Closed));
         assert_eq!(mailbox.control(Control::Stop).err(), Some(Refused::Closed));
+    }
+
+    #[test]
+    fn a_delivered_slot_counts_until_taken_and_a_closed_mailbox_drops_deliveries() {
+        let mailbox = Mailbox::new(2);
+        let (a, b) = (mailbox.reserve().unwrap(), mailbox.reserve().unwrap());
+        {
+            let mut delivery = mailbox.deliver();
+            delivery.push(a, msg(1));
+            delivery.push(b, msg(2));
+        }
+        assert_eq!(mailbox.len(), 2);
+        assert_eq!(mailbox.reserve().err(), Some(Refused::Full));
+        assert_eq!(mailbox.take_messages(8).len(), 2);
+        let late = mailbox.reserve().unwrap();
+        assert_eq!(mailbox.close(), 0);
+        late.send(msg(3));
+        assert_eq!(mailbox.len(), 0);
+        assert_eq!(mailbox.reserve().err(), Some(Refused::Closed));
     }
 }

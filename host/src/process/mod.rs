@@ -397,10 +397,11 @@ impl Process {
         let result = instance.init(args).await;
         let result = self.accept(&mut instance, result).map_err(|e| e.reason())?;
         if !instance.ctx().touched {
-            self.version.init_memo.remember(args, &result.0);
+            self.version.init_memo.remember(args, &result);
         }
+        let flow = self.commit(&mut instance, result);
         self.live = Some(instance);
-        Ok(self.commit(result))
+        Ok(flow)
     }
 
     async fn step(&mut self, event: Event) -> Flow {
@@ -432,11 +433,12 @@ impl Process {
         self.mailbox.busy.store(false, Ordering::Relaxed);
         match self.accept(&mut instance, result) {
             Ok(result) => {
-                self.live = Some(instance);
                 self.probation = None;
                 self.steps += 1;
                 self.messages_in += u64::from(matches!(event, Event::Message(_)));
-                self.commit(result)
+                let flow = self.commit(&mut instance, result);
+                self.live = Some(instance);
+                flow
             }
             Err(failure) => {
                 if let Failure::Refused(_) = failure {
@@ -465,10 +467,11 @@ impl Process {
         let result = result.map(|r| r.map(|b| b.next));
         match self.accept(&mut instance, result) {
             Ok(result) => {
-                self.live = Some(instance);
                 self.steps += handled;
                 self.messages_in += handled;
-                self.commit(result)
+                let flow = self.commit(&mut instance, result);
+                self.live = Some(instance);
+                flow
             }
             Err(failure) => {
                 if let Failure::Refused(_) = failure {
@@ -480,12 +483,21 @@ impl Process {
         }
     }
 
-    /// Checks a guest call's result and, if good, carries out its effects.
+    /// Checks a guest call's result. A refused one has its effects dropped at once (releasing
+    /// the mailbox slots its sends reserved); a good one keeps them for [`Process::commit`].
     fn accept(
         &self,
         instance: &mut Instance,
         result: crate::engine::CallResult<StepResult>,
-    ) -> Result<(StepResult, effects::Effects), Failure> {
+    ) -> Result<StepResult, Failure> {
+        let checked = self.check(result);
+        if let Err(Failure::Refused(_)) = checked {
+            instance.ctx().effects.clear();
+        }
+        checked
+    }
+
+    fn check(&self, result: crate::engine::CallResult<StepResult>) -> Result<StepResult, Failure> {
         match result {
             Err(trap) => Err(Failure::Trapped(format!("{trap:#}"))),
             Ok(Err(refusal)) => Err(Failure::Refused(format!(
@@ -498,16 +510,17 @@ impl Process {
                     self.version.policy.state_bytes()
                 )))
             }
-            Ok(Ok(r)) => Ok((r, std::mem::take(&mut instance.ctx().effects))),
+            Ok(Ok(r)) => Ok(r),
         }
     }
 
-    fn commit(&mut self, (result, effects): (StepResult, effects::Effects)) -> Flow {
+    /// Takes the state a good call returned and carries out the call's effects.
+    fn commit(&mut self, instance: &mut Instance, result: StepResult) -> Flow {
         self.state = result.state;
         self.deadline = result
             .timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
-        self.messages_out += effects.commit(&self.shared, self.pid);
+        self.messages_out += instance.ctx().effects.commit(&self.shared, self.pid);
         if result.stop {
             Flow::Exit(ExitReason::Normal)
         } else {
