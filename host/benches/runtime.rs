@@ -126,7 +126,7 @@ async fn step_cost() {
         "   one call per message: batching off (`max_batch: 1`), the state crosses each way per message"
     );
     println!(
-        "   batched: up to 64 queued messages per guest call (the default), the state crosses once per call"
+        "   batched: up to 256 queued messages per guest call (the default), the state crosses once per call"
     );
     println!("   2 copies: copying the state twice in the host (memcpy into a reused buffer)");
     println!(
