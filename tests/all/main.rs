@@ -8,6 +8,7 @@
 mod cli;
 mod contract;
 mod failures;
+mod handoff;
 mod load;
 mod sandbox;
 mod serve;
