@@ -876,7 +876,7 @@ impl Shared {
             process
         };
         let Some(init) = process.version().init_memo.get(&args) else {
-            Box::new(process).spawn_with_init(args, started);
+            self.runtime.spawn(process.run(Some(args), started));
             return;
         };
         // A pure `init` already seen with these arguments: the process is ready without an

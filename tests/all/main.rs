@@ -8,7 +8,7 @@
 mod cli;
 mod contract;
 mod failures;
-mod handoff;
+mod conversation;
 mod load;
 mod sandbox;
 mod serve;

@@ -16,7 +16,7 @@ use crate::engine::{Level, Message, RuntimeHost, SendError};
 use crate::host::Shared;
 use crate::policy::{Grants, Policy};
 use crate::process::mailbox::{Mailbox, Permit, Refused};
-use crate::process::{Pid, Process, Spawning};
+use crate::process::{Pid, Spawning};
 use crate::wasi::WasiState;
 
 /// Per-store data: who is calling, what the call has done so far, the store's limits, and its
@@ -143,15 +143,8 @@ impl Effects {
     }
 
     /// Carries out the effects of a committed step made by `pid`; returns how many messages it
-    /// sent. Consecutive messages to one process are delivered together. The first receiver
-    /// found waiting without a task goes to `handoff` (the caller's task may run it next, on
-    /// this thread); any other is started in a task of its own.
-    pub(crate) fn commit(
-        &mut self,
-        shared: &Arc<Shared>,
-        pid: Pid,
-        handoff: &mut Option<Box<Process>>,
-    ) -> u64 {
+    /// sent. Consecutive messages to one process are delivered together.
+    pub(crate) fn commit(&mut self, shared: &Arc<Shared>, pid: Pid) -> u64 {
         let mut sent = 0;
         let mut items = self.items.drain(..).peekable();
         while let Some(effect) = items.next() {
@@ -169,12 +162,6 @@ impl Effects {
                         };
                         delivery.push(permit, message);
                         sent += 1;
-                    }
-                    if let Some(woken) = delivery.finish() {
-                        match handoff {
-                            None => *handoff = Some(woken),
-                            Some(_) => woken.start(),
-                        }
                     }
                 }
                 Effect::Spawn(spawning, args) => shared.start(*spawning, args, None),

@@ -9,10 +9,9 @@
 //! ([`Delivery`]): a sender and a busy receiver contend for the lock once per step, not three
 //! times per message.
 //!
-//! An idle process waits here without a task ([`Mailbox::hold`]): the next message or control
-//! request to arrive starts its task, or hands it to the sender's task ([`Delivery::finish`]).
-//! Spawning many idle processes then costs no task, no scheduling and no thread wake-up until
-//! each has something to do, and a process that went idle costs no task either.
+//! A process that has not run yet can wait here without a task ([`Mailbox::hold`]): the first
+//! message or control request to arrive starts its task. Spawning many idle processes then costs
+//! no task, no scheduling and no thread wake-up until each has something to do.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -89,7 +88,7 @@ impl Mailbox {
         }
     }
 
-    /// Keeps `process`, which has nothing to do, here without a task until its next event
+    /// Keeps `process`, which has not run yet, here without a task until its first event
     /// arrives. Gives it back if it must start now: something is already queued, or it has a
     /// receive timeout (which only a task can wait for).
     pub fn hold(&self, process: Box<Process>) -> Result<(), Box<Process>> {
@@ -262,31 +261,11 @@ impl Delivery<'_> {
     }
 }
 
-impl Delivery<'_> {
-    /// Ends the delivery like dropping it does, except that a receiver waiting without a task is
-    /// handed back rather than started: the caller may run it in its own task (see
-    /// `process::carry`).
-    pub fn finish(mut self) -> Option<Box<Process>> {
-        let dormant = self.unlock();
-        if dormant.is_none() {
-            self.mailbox.wake.notify_one();
-        }
-        dormant
-    }
-
-    /// Releases the lock, taking the receiver if it waits without a task. Once only.
-    fn unlock(&mut self) -> Option<Box<Process>> {
-        self.inner.take().and_then(|mut inner| inner.dormant.take())
-    }
-}
-
 impl Drop for Delivery<'_> {
     fn drop(&mut self) {
-        if self.inner.is_some() {
-            // Unlocks before waking: the woken process takes this lock at once.
-            let dormant = self.unlock();
-            self.mailbox.wake(dormant);
-        }
+        // Unlocks before waking: the woken process takes this lock at once.
+        let dormant = self.inner.take().and_then(|mut inner| inner.dormant.take());
+        self.mailbox.wake(dormant);
     }
 }
 

@@ -1,12 +1,8 @@
 //! A process: a pid, the module version it runs, the state the host keeps for it, a mailbox and a
-//! receive timeout — and the tokio task that steps it while it has something to do.
+//! receive timeout — and the tokio task that steps it.
 //!
-//! The task takes the next event (a control request, a message, or its timeout), then calls the
-//! guest's `step` with the state and the event and keeps the state it returns. A process with
-//! nothing queued and no receive timeout gives its task back and waits in its mailbox (Erlang's
-//! hibernation, for every idle process): the next message or control request starts a task
-//! again, or, when the sender is about to go idle itself, the sender's task runs it next, on the
-//! same thread ([`carry`]). Control requests
+//! The task waits for the next event (a control request, a message, or its timeout), then calls the
+//! guest's `step` with the state and the event and keeps the state it returns. Control requests
 //! (swap, inspect, stop) are only ever handled between steps, which is what makes every swap happen
 //! at a step boundary: a busy process finishes the step in flight, an idle one is woken at once.
 //! Messages that have piled up go to the guest together through `step-batch` (up to
@@ -193,7 +189,6 @@ impl Spawning {
             cached: false,
             probation: None,
             pending: VecDeque::new(),
-            handoff: None,
             mailbox: self.mailbox,
             restarts: VecDeque::new(),
             steps: 0,
@@ -218,13 +213,6 @@ enum Flow {
     Exit(ExitReason),
 }
 
-/// Why a process's event loop gave its task back.
-enum Pause {
-    /// Nothing to do and no receive timeout: it can wait in its mailbox without a task.
-    Idle,
-    Exit(ExitReason),
-}
-
 /// The task-side of a process. Owned by its task; nothing else touches it.
 pub(crate) struct Process {
     pid: Pid,
@@ -241,9 +229,6 @@ pub(crate) struct Process {
     /// Events to handle before taking new ones: the event of a reverted swap, or the messages
     /// of a failed batch, replayed one step at a time.
     pending: VecDeque<Event>,
-    /// A receiver that this process's last step woke while it waited without a task: this task
-    /// runs it next if this process then has nothing to do (see [`carry`]).
-    handoff: Option<Box<Process>>,
     mailbox: Arc<Mailbox>,
     restarts: VecDeque<Instant>,
     steps: u64,
@@ -269,18 +254,10 @@ impl Process {
             .map(|ms| Instant::now() + Duration::from_millis(ms));
     }
 
-    /// Starts a task for a process that waited in its mailbox without one (it begins, or
-    /// resumes, with what is queued there).
+    /// Starts the task of a process that begins from [`Process::initialized`].
     pub fn start(self: Box<Self>) {
         let runtime = self.shared.runtime.clone();
-        runtime.spawn(carry(self, None));
-    }
-
-    /// Starts the task of a new process, which calls `init(args)` first and tells `started`
-    /// whether it succeeded.
-    pub fn spawn_with_init(self: Box<Self>, args: Vec<u8>, started: Option<Started>) {
-        let runtime = self.shared.runtime.clone();
-        runtime.spawn(carry(self, Some((args, started))));
+        runtime.spawn(self.run(None, None));
     }
 
     /// Whether a receive timeout is set (a process with one cannot wait without a task).
@@ -288,71 +265,55 @@ impl Process {
         self.deadline.is_some()
     }
 
-    /// Calls `init(args)`, then steps until the process is idle or ends.
-    async fn begin(&mut self, args: &[u8], started: Option<Started>) -> Pause {
+    /// The process's whole life: `init(args)` (none if [`Process::initialized`]), then one step
+    /// per event until it stops.
+    pub async fn run(mut self, args: Option<Vec<u8>>, started: Option<Started>) {
+        let Some(args) = args else {
+            let reason = self.event_loop().await;
+            return self.exit(reason);
+        };
         // Guest calls are boxed: their futures are large (wasmtime's fiber call), and an idle
         // process's task should not carry that space while it waits.
-        match Box::pin(self.init(args)).await {
+        let flow = match Box::pin(self.init(&args)).await {
             Ok(flow) => {
                 if let Some(tx) = started {
                     let _ = tx.send(Ok(()));
                 }
-                match flow {
-                    Flow::Exit(reason) => Pause::Exit(reason),
-                    Flow::Continue => {
-                        self.start_handoff_unless_idle();
-                        self.event_loop().await
-                    }
-                }
+                flow
             }
             Err(reason) => {
                 tracing::warn!(pid = %self.pid, module = %self.version.module, "init failed: {reason}");
                 if let Some(tx) = started {
                     let _ = tx.send(Err(reason.clone()));
                 }
-                Pause::Exit(ExitReason::Failed {
+                Flow::Exit(ExitReason::Failed {
                     reason,
                     undelivered: 0,
                 })
             }
-        }
+        };
+        let reason = match flow {
+            Flow::Exit(reason) => reason,
+            Flow::Continue => self.event_loop().await,
+        };
+        self.exit(reason);
     }
 
-    /// Steps one event after another until the process ends, or has nothing queued and no
-    /// receive timeout (then it can wait without a task: [`carry`] puts it in its mailbox).
-    async fn event_loop(&mut self) -> Pause {
+    async fn event_loop(&mut self) -> ExitReason {
         loop {
             let event = match self.pending.pop_front() {
                 Some(event) => event,
-                None if self.is_idle() => return Pause::Idle,
                 None => match self.next_event().await {
                     Wake::Event(event) => event,
                     Wake::Control(control) => match Box::pin(self.control(control)).await {
                         Flow::Continue => continue,
-                        Flow::Exit(reason) => return Pause::Exit(reason),
+                        Flow::Exit(reason) => return reason,
                     },
                 },
             };
             if let Flow::Exit(reason) = Box::pin(self.step(event)).await {
-                return Pause::Exit(reason);
+                return reason;
             }
-            self.start_handoff_unless_idle();
-        }
-    }
-
-    /// Nothing pending, nothing queued, no receive timeout.
-    fn is_idle(&self) -> bool {
-        self.pending.is_empty() && self.deadline.is_none() && self.mailbox.is_empty()
-    }
-
-    /// A receiver this process woke runs in this task only if this process has nothing left to
-    /// do; otherwise it gets a task of its own now, so it never waits behind this one.
-    fn start_handoff_unless_idle(&mut self) {
-        if self.handoff.is_some()
-            && !self.is_idle()
-            && let Some(woken) = self.handoff.take()
-        {
-            woken.start();
         }
     }
 
@@ -559,11 +520,7 @@ impl Process {
         self.deadline = result
             .timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
-        self.messages_out +=
-            instance
-                .ctx()
-                .effects
-                .commit(&self.shared, self.pid, &mut self.handoff);
+        self.messages_out += instance.ctx().effects.commit(&self.shared, self.pid);
         if result.stop {
             Flow::Exit(ExitReason::Normal)
         } else {
@@ -759,7 +716,7 @@ impl Process {
         }
     }
 
-    fn exit(mut self: Box<Self>, reason: ExitReason) {
+    fn exit(mut self, reason: ExitReason) {
         self.unpark();
         self.mailbox.close();
         self.shared.forget(self.pid, &self.version.module);
@@ -771,48 +728,6 @@ impl Process {
             messages_in: self.messages_in,
             messages_out: self.messages_out,
         });
-    }
-}
-
-/// A task's life: run `process` (calling its `init` first when `init` is given) until it is idle
-/// or ends, then the receiver it handed off to, and so on; the task ends when a process goes idle
-/// with no one to hand off to. Idle processes wait in their mailbox, without a task, until the
-/// next message or control request starts one.
-///
-/// Handing off is what keeps a conversation on one thread: when A's step sends to B, which was
-/// waiting, and A then has nothing to do, B's step runs next in this same task: no wake-up, no
-/// task switch, no other thread involved. A receiver is handed off only to a sender that is about
-/// to go idle, so it never waits behind a busy one, and tokio's cooperative budget makes a long
-/// chain of handoffs yield to the runtime's other tasks now and then.
-async fn carry(mut process: Box<Process>, init: Option<(Vec<u8>, Option<Started>)>) {
-    let mut pause = match init {
-        Some((args, started)) => process.begin(&args, started).await,
-        None => process.event_loop().await,
-    };
-    loop {
-        let next = process.handoff.take();
-        match pause {
-            Pause::Exit(reason) => process.exit(reason),
-            Pause::Idle => {
-                process.park();
-                let mailbox = process.mailbox.clone();
-                if let Err(back) = mailbox.hold(process) {
-                    // Something arrived meanwhile: this process goes on here.
-                    if let Some(next) = next {
-                        next.start();
-                    }
-                    process = back;
-                    pause = process.event_loop().await;
-                    continue;
-                }
-            }
-        }
-        let Some(next) = next else {
-            return;
-        };
-        process = next;
-        tokio::task::coop::consume_budget().await;
-        pause = process.event_loop().await;
     }
 }
 

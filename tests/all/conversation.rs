@@ -1,6 +1,6 @@
-//! Handoffs: a process whose step wakes an idle receiver, and which then has nothing to do
-//! itself, runs that receiver next in its own task. These tests check that such a conversation
-//! neither starves other processes nor hides them from the host.
+//! Conversations between processes: a pair that never stops talking does not starve the other
+//! processes or hide from the host, and a chain of processes that go idle between turns passes
+//! every message along.
 
 use hotswap_artifacts as guests;
 use serde_json::json;
@@ -10,9 +10,9 @@ use crate::support::*;
 #[test]
 fn an_endless_conversation_on_one_thread_leaves_room_for_others() {
     // Expectation: on a one-thread runtime, with time limits off (so no guest call ever yields on
-    // an epoch tick), a ping-pong pair that would play for hours keeps handing the ball over
-    // inside one task; a third process still gets its message handled, the host can still
-    // inspect and stop both players, and the pair's counts only grow. If the conversation never
+    // an epoch tick), a ping-pong pair that would play for hours keeps the ball moving; a third
+    // process still gets its message handled, the host can still inspect and stop both players,
+    // and the pair's counts only grow. If the conversation never
     // let the runtime's other tasks run, the scenario would hang: it runs on a thread of its own
     // so that the test fails instead.
     let (done, finished) = std::sync::mpsc::channel();
@@ -59,9 +59,9 @@ async fn endless_conversation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_of_idle_processes_passes_every_message_along() {
     // Expectation: 200 pairs, started one after another, each play 500 rounds; every process is
-    // idle between its turns, so every delivery is a handoff or a new task. Each pair ends with
-    // exactly rounds + 1 messages between its two processes, and both then wait idle (no task)
-    // and still answer inspection and a message.
+    // idle between its turns, so every delivery wakes a waiting process. Each pair ends with
+    // exactly rounds + 1 messages between its two processes, and both then wait idle and still
+    // answer inspection and a message.
     const PAIRS: usize = 200;
     const ROUNDS: u64 = 500;
     let host = host();
