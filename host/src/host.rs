@@ -16,7 +16,7 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::engine::{Engine, EngineConfig, Message};
+use crate::engine::{Engine, EngineConfig, Instance, Message};
 use crate::error::{DeployError, SendError, SpawnError};
 use crate::policy::Policy;
 use crate::process::effects::StepCtx;
@@ -221,6 +221,9 @@ pub(crate) struct Shared {
     data: Option<Mutex<DataDir>>,
     /// The runtime process tasks run on.
     pub runtime: tokio::runtime::Handle,
+    /// Instances that swaps replaced, dropped once the swap reached every process
+    /// ([`Shared::retire`]).
+    retired: Mutex<Vec<Instance>>,
 }
 
 /// A handle to a running host. Cheap to clone; the host lives while any handle or process does.
@@ -256,6 +259,7 @@ impl Host {
             monitors: DashMap::new(),
             data: data.map(Mutex::new),
             runtime: runtime.clone(),
+            retired: Mutex::default(),
         });
         runtime.spawn(release_dormant_on_shutdown(Arc::downgrade(&shared)));
         let host = Self { shared };
@@ -412,7 +416,7 @@ impl Host {
             let (waiting, decisions) = self.shared.send_swaps(&pids, &version, options.atomic);
             (version, waiting, decisions)
         };
-        let mut report = collect_report(name, version.number, waiting, started).await;
+        let mut report = collect_report(&self.shared, name, version.number, waiting, started).await;
         if options.atomic {
             let commit = report.stayed.is_empty();
             for decision in decisions {
@@ -493,7 +497,7 @@ impl Host {
                 .unwrap_or_default();
             (version, waiting)
         };
-        let mut report = collect_report(name, version.number, waiting, started).await;
+        let mut report = collect_report(&self.shared, name, version.number, waiting, started).await;
         report.dry_run = true;
         report.committed = false;
         report
@@ -529,7 +533,7 @@ impl Host {
         };
         self.persist();
         tracing::info!(module = name, version = version.number, "rolled back");
-        Ok(collect_report(name, version.number, waiting, started).await)
+        Ok(collect_report(&self.shared, name, version.number, waiting, started).await)
     }
 
     /// Starts a process on the current version of `module` and waits for its `init`.
@@ -566,6 +570,7 @@ impl Host {
     /// Stops every process (each after the step in flight) and waits until all have ended.
     /// Processes spawned meanwhile are stopped too.
     pub async fn shutdown(&self) {
+        self.shared.bury_retired();
         // Each process is told once (one in a long step would otherwise queue a stop request
         // per round): pids below `told` were, and only processes spawned since are looked for.
         let mut told = 0;
@@ -695,6 +700,7 @@ impl Host {
 }
 
 async fn collect_report(
+    shared: &Shared,
     name: &str,
     version: u32,
     waiting: Vec<(Pid, oneshot::Receiver<SwapOutcome>)>,
@@ -729,6 +735,7 @@ async fn collect_report(
         }
     }
     report.elapsed_us = started.elapsed().as_micros() as u64;
+    shared.bury_retired();
     for s in &report.stayed {
         tracing::warn!(pid = %s.pid, module = name, version = s.version, reason = %s.reason, "process stayed on its version");
     }
@@ -786,8 +793,33 @@ impl Shared {
             entry.current = version.number;
             let pids = entry.pids.clone();
             drop(modules);
-            // Those already on `version` answer AlreadyThere; nobody waits for the answers.
+            // Those already on `version` answer AlreadyThere; nobody waits for the answers
+            // (their replaced instances are dropped at once, see `Shared::retire`).
             let _ = self.send_swaps(&pids, version, false);
+        }
+    }
+
+    /// Keeps an instance that a swap replaced until [`Shared::bury_retired`], when the swap has
+    /// reached every process. Tearing down an instance that sat idle resets its memory, which is
+    /// cache-cold by then (~20 µs); done inside the swap, it would delay every process behind it
+    /// (BENCHMARKS.md). At most half the instance pool waits so; beyond that, and outside a
+    /// deploy or rollback that will bury them, the instance is dropped at once.
+    pub fn retire(&self, instance: Instance, in_wave: bool) {
+        let max = self.engine.config().max_live_instances as usize / 2;
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        if in_wave && retired.len() < max {
+            retired.push(instance);
+        } else {
+            drop(retired);
+            drop(instance);
+        }
+    }
+
+    /// Drops the instances swaps replaced, on a blocking thread (not a runtime worker).
+    pub fn bury_retired(&self) {
+        let retired = std::mem::take(&mut *self.retired.lock().unwrap_or_else(|p| p.into_inner()));
+        if !retired.is_empty() {
+            self.runtime.spawn_blocking(move || drop(retired));
         }
     }
 
@@ -992,8 +1024,11 @@ async fn release_dormant_on_shutdown(shared: Weak<Shared>) {
                 .iter()
                 .filter_map(|e| e.value().release())
                 .collect();
+            let retired =
+                std::mem::take(&mut *shared.retired.lock().unwrap_or_else(|p| p.into_inner()));
             drop(shared);
             drop(held);
+            drop(retired);
         }
     }
     let _release = Release(shared);

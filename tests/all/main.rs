@@ -7,8 +7,8 @@
 
 mod cli;
 mod contract;
-mod failures;
 mod conversation;
+mod failures;
 mod load;
 mod sandbox;
 mod serve;

@@ -270,3 +270,49 @@ async fn concurrent_deploys_get_ordered_versions_and_every_process_ends_on_the_n
         assert_eq!(version(&host, pid).await, 3);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaps_of_warm_processes_fit_a_small_instance_pool() {
+    // Expectation: on an engine whose pool holds only 16 instances, 40 counters (8 of them keep a
+    // warm instance while idle) upgrade twice and roll back once. The instances each swap replaces
+    // wait to be dropped until the swap reached every process, and that must never exhaust the
+    // pool: every process moves every time, keeps its count, and then counts on.
+    let host = hotswap::Host::new(hotswap::HostConfig {
+        engine: hotswap::engine::EngineConfig {
+            max_live_instances: 16,
+            ..Default::default()
+        },
+        max_cached_instances: 8,
+        ..Default::default()
+    })
+    .unwrap();
+    deploy(&host, "counter", guests::COUNTER_V2).await;
+    let mut pids = Vec::new();
+    for i in 0..40u64 {
+        let pid = host.spawn("counter", b"").await.unwrap();
+        for _ in 0..(i % 3) {
+            send(&host, pid, json!("tick"));
+        }
+        pids.push((pid, i % 3));
+    }
+    for (pid, n) in &pids {
+        wait_steps(&host, *pid, *n).await;
+    }
+    for (path, to) in [(guests::COUNTER_V3, 2), (guests::COUNTER_V2, 3)] {
+        let report = deploy(&host, "counter", path).await;
+        assert_eq!((report.version, report.moved.len()), (to, 40));
+        assert!(report.stayed.is_empty(), "{:?}", report.stayed);
+    }
+    let report = host.rollback("counter", Some(2)).await.unwrap();
+    assert_eq!(report.moved.len(), 40);
+    assert!(report.stayed.is_empty(), "{:?}", report.stayed);
+    for (pid, n) in &pids {
+        assert_eq!(version(&host, *pid).await, 2);
+        assert_eq!(state(&host, *pid).await["count"], *n);
+        send(&host, *pid, json!("tick"));
+    }
+    for (pid, n) in pids {
+        wait_steps(&host, pid, n + 1).await;
+        assert_eq!(state(&host, pid).await["count"], n + 1);
+    }
+}

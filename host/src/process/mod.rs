@@ -187,6 +187,7 @@ impl Spawning {
             deadline: None,
             live: None,
             cached: false,
+            cold_after_swap: false,
             probation: None,
             pending: VecDeque::new(),
             mailbox: self.mailbox,
@@ -225,6 +226,11 @@ pub(crate) struct Process {
     live: Option<Instance>,
     /// Whether `live` counts against the host's cache of idle instances.
     cached: bool,
+    /// Set by a swap: when the process next waits, it drops the new version's instance rather
+    /// than caching it. In a wave of swaps the next process then instantiates into that same,
+    /// warm pool slot instead of a cold one (BENCHMARKS.md); its own first step after the swap
+    /// instantiates again (~10 µs).
+    cold_after_swap: bool,
     probation: Option<Probation>,
     /// Events to handle before taking new ones: the event of a reverted swap, or the messages
     /// of a failed batch, replayed one step at a time.
@@ -349,6 +355,10 @@ impl Process {
     /// process costs only its state and mailbox.
     fn park(&mut self) {
         if self.live.is_none() || self.cached {
+            return;
+        }
+        if std::mem::take(&mut self.cold_after_swap) {
+            self.live = None;
             return;
         }
         let max = self.shared.config.max_cached_instances;
@@ -594,7 +604,7 @@ impl Process {
                 let outcome = if to.number == from {
                     SwapOutcome::AlreadyThere
                 } else {
-                    match self.migrate_to(&to).await {
+                    match self.migrate_to(&to, !reply.is_closed()).await {
                         Ok(_) => SwapOutcome::Moved {
                             from,
                             pause: started.elapsed(),
@@ -635,7 +645,7 @@ impl Process {
             return;
         }
         let started = Instant::now();
-        let (state, instance) = match self.migrate_to(&to).await {
+        let (state, instance) = match self.migrate_to(&to, !reply.is_closed()).await {
             Ok(migrated) => migrated,
             Err(reason) => {
                 self.last_error = Some(reason.clone());
@@ -662,6 +672,7 @@ impl Process {
             state: old_state,
         });
         self.live = Some(instance);
+        self.cold_after_swap = true;
         let (pid, to, pause_us) = (self.pid, self.version.number, pause.as_micros() as u64);
         tracing::info!(%pid, module = %self.version.module, from, to, pause_us, "process swapped");
         self.shared.emit(HostEvent::Swapped {
@@ -674,14 +685,21 @@ impl Process {
 
     /// Converts the state for `to` and instantiates it. Upgrades call `migrate(upgrade-from)` on the
     /// new version; rollbacks call `migrate(downgrade-to)` on the version being left. Leaves the
-    /// process's version and state as they were.
-    async fn migrate_to(&mut self, to: &ModuleVersion) -> Result<(Vec<u8>, Instance), String> {
+    /// process's version and state as they were. The old version's instance is retired
+    /// ([`Shared::retire`](crate::host::Shared::retire)): with `in_wave` (a deploy or rollback
+    /// waits for this process's answer), it is dropped once the swap reached every process.
+    async fn migrate_to(
+        &mut self,
+        to: &ModuleVersion,
+        in_wave: bool,
+    ) -> Result<(Vec<u8>, Instance), String> {
         let from = self.version.number;
         if to.number > from {
-            // The old instance is not needed to upgrade: free its pool slot first, so the new
-            // instance can take it warm (its pages resident) instead of faulting in a cold one.
-            // If the upgrade fails, the process makes a new old-version instance at its next step.
-            self.live = None;
+            // The old instance is not needed to upgrade. If the upgrade fails, the process makes
+            // a new old-version instance at its next step.
+            if let Some(old) = self.live.take() {
+                self.shared.retire(old, in_wave);
+            }
             let mut instance = self.instantiate(to).await.map_err(|e| format!("{e:#}"))?;
             let migrated = instance
                 .migrate(Change::UpgradeFrom(from), &self.state)
@@ -694,6 +712,7 @@ impl Process {
                 .migrate(Change::DowngradeTo(to.number), &self.state)
                 .await;
             let state = check_migrated(migrated, to)?;
+            self.shared.retire(leaving, in_wave);
             let instance = self.instantiate(to).await.map_err(|e| format!("{e:#}"))?;
             Ok((state, instance))
         }
