@@ -65,18 +65,7 @@ async fn busy_process_finishes_its_step_then_moves() {
 async fn many_idle_processes_all_move() {
     // Expectation: 200 processes with distinct states all move; each keeps its own count.
     let host = host();
-    deploy(&host, "counter", guests::COUNTER_V2).await;
-    let mut pids = Vec::new();
-    for i in 0..200u64 {
-        let pid = host.spawn("counter", b"").await.unwrap();
-        for _ in 0..(i % 3) {
-            send(&host, pid, json!("tick"));
-        }
-        pids.push((pid, i % 3));
-    }
-    for (pid, n) in &pids {
-        wait_steps(&host, *pid, *n).await;
-    }
+    let pids = counters_with_distinct_counts(&host, 200).await;
     let report = deploy(&host, "counter", guests::COUNTER_V3).await;
     assert_eq!(report.moved.len(), 200);
     assert!(report.stayed.is_empty());
@@ -286,18 +275,7 @@ async fn swaps_of_warm_processes_fit_a_small_instance_pool() {
         ..Default::default()
     })
     .unwrap();
-    deploy(&host, "counter", guests::COUNTER_V2).await;
-    let mut pids = Vec::new();
-    for i in 0..40u64 {
-        let pid = host.spawn("counter", b"").await.unwrap();
-        for _ in 0..(i % 3) {
-            send(&host, pid, json!("tick"));
-        }
-        pids.push((pid, i % 3));
-    }
-    for (pid, n) in &pids {
-        wait_steps(&host, *pid, *n).await;
-    }
+    let pids = counters_with_distinct_counts(&host, 40).await;
     for (path, to) in [(guests::COUNTER_V3, 2), (guests::COUNTER_V2, 3)] {
         let report = deploy(&host, "counter", path).await;
         assert_eq!((report.version, report.moved.len()), (to, 40));
@@ -315,4 +293,22 @@ async fn swaps_of_warm_processes_fit_a_small_instance_pool() {
         wait_steps(&host, pid, n + 1).await;
         assert_eq!(state(&host, pid).await["count"], n + 1);
     }
+}
+
+/// Deploys counter v2 and spawns `n` counters, the i-th ticked `i % 3` times; returns each pid
+/// with its count once every count is reached.
+async fn counters_with_distinct_counts(host: &hotswap::Host, n: u64) -> Vec<(hotswap::Pid, u64)> {
+    deploy(host, "counter", guests::COUNTER_V2).await;
+    let mut pids = Vec::new();
+    for i in 0..n {
+        let pid = host.spawn("counter", b"").await.unwrap();
+        for _ in 0..(i % 3) {
+            send(host, pid, json!("tick"));
+        }
+        pids.push((pid, i % 3));
+    }
+    for (pid, count) in &pids {
+        wait_steps(host, *pid, *count).await;
+    }
+    pids
 }
