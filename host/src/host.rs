@@ -817,10 +817,14 @@ impl Shared {
 
     /// Drops the instances swaps replaced, on a blocking thread (not a runtime worker).
     pub fn bury_retired(&self) {
-        let retired = std::mem::take(&mut *self.retired.lock().unwrap_or_else(|p| p.into_inner()));
+        let retired = self.take_retired();
         if !retired.is_empty() {
             self.runtime.spawn_blocking(move || drop(retired));
         }
+    }
+
+    fn take_retired(&self) -> Vec<Instance> {
+        std::mem::take(&mut *self.retired.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Allocates a pid and the channels of a process of `module`, on its current version.
@@ -1024,8 +1028,7 @@ async fn release_dormant_on_shutdown(shared: Weak<Shared>) {
                 .iter()
                 .filter_map(|e| e.value().release())
                 .collect();
-            let retired =
-                std::mem::take(&mut *shared.retired.lock().unwrap_or_else(|p| p.into_inner()));
+            let retired = shared.take_retired();
             drop(shared);
             drop(held);
             drop(retired);
