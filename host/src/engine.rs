@@ -40,8 +40,64 @@ pub(crate) use bindings::hotswap::process::runtime::Host as RuntimeHost;
 pub use bindings::hotswap::process::runtime::SendError;
 pub(crate) use bindings::hotswap::process::types as bindings_types;
 pub use bindings::hotswap::process::types::{
-    BatchResult, Change, Down, Event, Level, Message, StepResult,
+    Batch, BatchResult, Change, Down, Event, Level, Message, StepResult,
 };
+
+impl Batch {
+    /// Messages in the batch.
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Whether the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_empty()
+    }
+
+    /// Appends a message (its payload is copied into the batch's one buffer).
+    pub fn push(&mut self, sender: u64, payload: &[u8]) {
+        self.payloads.extend_from_slice(payload);
+        self.senders.push(sender);
+        // A batch holds at most `max_batch` payloads of at most a policy's message size (both
+        // far below 4 GiB), and payloads of one step's messages at most 64 MiB.
+        self.ends
+            .push(u32::try_from(self.payloads.len()).unwrap_or(u32::MAX));
+    }
+
+    /// Empties the batch, keeping its space for the next one (up to 64 KiB of payloads: a
+    /// batch of large messages does not keep its buffer for the instance's life).
+    pub fn clear(&mut self) {
+        self.senders.clear();
+        self.ends.clear();
+        self.payloads.clear();
+        self.payloads.shrink_to(64 << 10);
+    }
+
+    /// The messages, in order, as they would be delivered one by one.
+    pub fn messages(&self) -> impl Iterator<Item = Message> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        self.senders
+            .iter()
+            .zip(starts.zip(&self.ends))
+            .map(|(&sender, (start, &end))| Message {
+                sender,
+                payload: self.payloads[start as usize..end as usize].to_vec(),
+            })
+    }
+}
+
+// `bindgen!` derives no `Default` for the record (and its `additional_derives` would apply to
+// every generated type).
+#[allow(clippy::derivable_impls)]
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            senders: Vec::new(),
+            ends: Vec::new(),
+            payloads: Vec::new(),
+        }
+    }
+}
 
 /// Tuning of the engine: the ceilings every module policy must fit under.
 ///
@@ -256,6 +312,7 @@ impl Engine {
         check_header(bytes)?;
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         let component = self.component(bytes, &hash)?;
+        check_contract_version(&self.engine, &component)?;
         crate::wasi::check_imports(&self.engine, &component, grants)?;
         let mut linker = self.linker.clone();
         crate::wasi::link(&mut linker, grants)
@@ -320,6 +377,37 @@ fn save_compiled(component: &Component, path: &Path) -> anyhow::Result<()> {
     let hash = hex::encode(Sha256::digest(&bytes));
     crate::store::write_atomic(path, &bytes)?;
     crate::store::write_atomic(&path.with_extension("cwasm.sha256"), hash.as_bytes())
+}
+
+/// The contract's version, read from the `package` line of `wit/hotswap.wit` (the same file
+/// `bindgen!` reads).
+fn contract_version() -> &'static str {
+    include_str!("../../wit/hotswap.wit")
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("package hotswap:process@"))
+        .map_or("", |v| v.trim_end_matches(';'))
+}
+
+/// Refuses a component built against another version of the contract, saying so (the linker's
+/// own error would only name a missing instance).
+fn check_contract_version(
+    engine: &wasmtime::Engine,
+    component: &Component,
+) -> Result<(), DeployError> {
+    let ty = component.component_type();
+    let names = ty.imports(engine).map(|(name, _)| name);
+    let mut names = names.chain(ty.exports(engine).map(|(name, _)| name));
+    let current = contract_version();
+    match names.find_map(|name| {
+        let version = name.strip_prefix("hotswap:process/")?.split_once('@')?.1;
+        (version != current).then(|| (name.to_owned(), version.to_owned()))
+    }) {
+        None => Ok(()),
+        Some((name, version)) => Err(DeployError::Incompatible(format!(
+            "it was built against version {version} of the contract (it names `{name}`), and \
+             this host implements version {current}"
+        ))),
+    }
 }
 
 /// Tells apart the three kinds of bytes people upload by mistake before the compiler sees them.
@@ -408,16 +496,12 @@ impl Instance {
     }
 
     /// Calls the guest's `step-batch`.
-    pub async fn step_batch(
-        &mut self,
-        state: &[u8],
-        messages: &[Message],
-    ) -> CallResult<BatchResult> {
+    pub async fn step_batch(&mut self, state: &[u8], batch: &Batch) -> CallResult<BatchResult> {
         self.arm();
         let r = self
             .guest
             .hotswap_process_process()
-            .call_step_batch(&mut self.store, state, messages)
+            .call_step_batch(&mut self.store, state, batch)
             .await;
         self.finish(r, "step-batch")
     }

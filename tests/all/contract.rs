@@ -40,6 +40,26 @@ async fn component_with_wrong_exports_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn component_built_against_an_older_contract_is_refused_naming_both_versions() {
+    let (host, pid) = running_counter().await;
+    let old = wat::parse_str(
+        r#"(component
+            (import "hotswap:process/runtime@0.1.0" (instance
+                (export "self-pid" (func (result u64))))))"#,
+    )
+    .unwrap();
+    let err = host.deploy("counter", &old).await.unwrap_err();
+    assert!(matches!(err, DeployError::Incompatible(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("version 0.1.0 of the contract") && text.contains("version 0.2.0"),
+        "{err}"
+    );
+    assert!(text.contains("hotswap-guest SDK"), "{err}");
+    assert_untouched(&host, pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_bytes_are_refused() {
     let (host, pid) = running_counter().await;
     let err = host

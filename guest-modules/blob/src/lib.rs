@@ -6,7 +6,7 @@ hotswap_guest::bindings::export!(Blob with_types_in hotswap_guest::bindings);
 
 use hotswap_guest::bindings::exports::hotswap::process::process::Guest;
 use hotswap_guest::bindings::hotswap::process::types::{
-    BatchResult, Change, Event, Message, StepResult,
+    Batch, BatchResult, Change, Event, StepResult,
 };
 
 struct Blob;
@@ -36,8 +36,8 @@ impl Guest for Blob {
         })
     }
 
-    fn step_batch(state: Vec<u8>, messages: Vec<Message>) -> Result<BatchResult, String> {
-        let handled = messages.len() as u32;
+    fn step_batch(state: Vec<u8>, messages: Batch) -> Result<BatchResult, String> {
+        let handled = messages.senders.len() as u32;
         Ok(BatchResult {
             next: StepResult {
                 state,

@@ -302,16 +302,15 @@ fn decode_state<S: DeserializeOwned>(state: &[u8]) -> Result<S, String> {
     })
 }
 
-fn decode_message<M: DeserializeOwned>(m: wit::Message) -> Result<Event<M>, String> {
-    let msg = serde_json::from_slice(&m.payload).map_err(|e| {
+fn decode_message<M: DeserializeOwned>(sender: u64, payload: &[u8]) -> Result<Event<M>, String> {
+    let msg = serde_json::from_slice(payload).map_err(|e| {
         format!(
-            "message from <{}> not understood ({e}): {}",
-            m.sender,
-            String::from_utf8_lossy(&m.payload)
+            "message from <{sender}> not understood ({e}): {}",
+            String::from_utf8_lossy(payload)
         )
     })?;
     Ok(Event::Message {
-        from: Pid(m.sender),
+        from: Pid(sender),
         msg,
     })
 }
@@ -325,22 +324,33 @@ pub fn __step<P: Process>(state: Vec<u8>, event: wit::Event) -> Result<wit::Step
             pid: Pid(d.pid),
             reason: d.reason,
         },
-        wit::Event::Message(m) => decode_message(m)?,
+        wit::Event::Message(m) => decode_message(m.sender, &m.payload)?,
     };
     encode(P::handle(state, event)?)
 }
 
-/// Folds the messages through `handle`, decoding the state once and encoding it once.
+/// Folds the messages through `handle`, decoding the state once and encoding it once. Each
+/// payload is decoded in place, from the one buffer the batch arrived in.
 #[doc(hidden)]
 pub fn __step_batch<P: Process>(
     state: Vec<u8>,
-    messages: Vec<wit::Message>,
+    batch: wit::Batch,
 ) -> Result<wit::BatchResult, String> {
+    if batch.senders.len() != batch.ends.len() {
+        return Err("malformed batch: as many senders as payload ends expected".to_owned());
+    }
     let mut state: P::State = decode_state(&state)?;
     let mut timeout_ms = None;
     let mut handled = 0;
-    for m in messages {
-        let next = P::handle(state, decode_message(m)?)?;
+    let mut start = 0;
+    for (&sender, &end) in batch.senders.iter().zip(&batch.ends) {
+        let end = end as usize;
+        let payload = batch
+            .payloads
+            .get(start..end)
+            .ok_or("malformed batch: payload ends out of order")?;
+        start = end;
+        let next = P::handle(state, decode_message(sender, payload)?)?;
         handled += 1;
         if next.stop {
             return Ok(wit::BatchResult {
@@ -388,7 +398,7 @@ macro_rules! export_process {
             }
             fn step_batch(
                 state: Vec<u8>,
-                messages: Vec<$crate::bindings::hotswap::process::types::Message>,
+                messages: $crate::bindings::hotswap::process::types::Batch,
             ) -> Result<$crate::bindings::hotswap::process::types::BatchResult, String> {
                 $crate::__step_batch::<$t>(state, messages)
             }

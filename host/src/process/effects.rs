@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::StoreLimits;
 
-use crate::engine::{Level, Message, RuntimeHost, SendError};
+use crate::engine::{Batch, Level, Message, RuntimeHost, SendError};
 use crate::host::Shared;
 use crate::policy::{Grants, Policy};
 use crate::process::mailbox::{Mailbox, Permit, Refused};
@@ -37,6 +37,8 @@ pub struct StepCtx {
     pub(crate) touched: bool,
     /// The process this store last sent to, and its mailbox.
     last_receiver: Option<(Pid, Arc<Mailbox>)>,
+    /// The buffers `step-batch` packs messages into, kept with the instance between steps.
+    pub(crate) batch: Batch,
 }
 
 impl StepCtx {
@@ -54,6 +56,7 @@ impl StepCtx {
             wasi: None,
             touched: false,
             last_receiver: None,
+            batch: Batch::default(),
         }
     }
 

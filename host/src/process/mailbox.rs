@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use super::{Control, Process};
-use crate::engine::Message;
+use crate::engine::{Batch, Message};
 
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,16 +186,19 @@ impl Mailbox {
         }
     }
 
-    /// Up to `max` queued messages, oldest first, unless a control request is waiting (it goes
-    /// first, so a batch never delays a swap).
-    pub fn take_messages(&self, max: usize) -> Vec<Message> {
+    /// Moves up to `max` queued messages, oldest first, into `batch`; returns how many. Takes
+    /// none while a control request waits (it goes first, so a batch never delays a swap).
+    pub fn take_into(&self, max: usize, batch: &mut Batch) -> usize {
         let mut inner = self.lock();
         if !inner.control.is_empty() {
-            return Vec::new();
+            return 0;
         }
         let n = max.min(inner.messages.len());
         self.occupied.fetch_sub(n, Ordering::AcqRel);
-        inner.messages.drain(..n).collect()
+        for message in inner.messages.drain(..n) {
+            batch.push(message.sender, &message.payload);
+        }
+        n
     }
 
     /// Refuses everything from now on; returns how many messages were left undelivered.
@@ -319,7 +322,10 @@ mod tests {
         }
         assert_eq!(mailbox.len(), 2);
         assert_eq!(mailbox.reserve().err(), Some(Refused::Full));
-        assert_eq!(mailbox.take_messages(8).len(), 2);
+        let mut batch = Batch::default();
+        assert_eq!(mailbox.take_into(8, &mut batch), 2);
+        assert_eq!(batch.payloads, [1, 2]);
+        assert_eq!(batch.ends, [1, 2]);
         let late = mailbox.reserve().unwrap();
         assert_eq!(mailbox.close(), 0);
         late.send(msg(3));

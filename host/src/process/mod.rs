@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::engine::{Change, Down, Event, Instance, Message, StepResult};
+use crate::engine::{Batch, Change, Down, Event, Instance, StepResult};
 use crate::host::{HostEvent, Shared};
 use crate::policy::Restart;
 use crate::registry::{Initialized, ModuleVersion};
@@ -415,29 +415,26 @@ impl Process {
     }
 
     async fn step(&mut self, event: Event) -> Flow {
-        // Messages piling up cross into the guest together (not on probation: the first step on
-        // a new version stands alone, so that a failure reverts exactly one message).
-        let event = match event {
-            Event::Message(first) if self.probation.is_none() && self.pending.is_empty() => {
-                let more = self.shared.config.max_batch.saturating_sub(1);
-                let mut batch = if more == 0 {
-                    Vec::new()
-                } else {
-                    self.mailbox.take_messages(more)
-                };
-                if batch.is_empty() {
-                    Event::Message(first)
-                } else {
-                    batch.insert(0, first);
-                    return self.step_batch(batch).await;
-                }
-            }
-            event => event,
-        };
         let mut instance = match self.instance().await {
             Ok(instance) => instance,
             Err(e) => return self.step_failed(event, format!("{e:#}")),
         };
+        // Messages piling up cross into the guest together (not on probation: the first step on
+        // a new version stands alone, so that a failure reverts exactly one message).
+        let max_batch = self.shared.config.max_batch;
+        if let Event::Message(first) = &event
+            && max_batch > 1
+            && self.probation.is_none()
+            && self.pending.is_empty()
+        {
+            let mut batch = std::mem::take(&mut instance.ctx().batch);
+            batch.clear();
+            batch.push(first.sender, &first.payload);
+            if self.mailbox.take_into(max_batch - 1, &mut batch) > 0 {
+                return self.step_batch(instance, batch).await;
+            }
+            instance.ctx().batch = batch;
+        }
         self.mailbox.busy.store(true, Ordering::Relaxed);
         let result = instance.step(&self.state, &event).await;
         self.mailbox.busy.store(false, Ordering::Relaxed);
@@ -462,11 +459,7 @@ impl Process {
     /// Handles several messages in one `step-batch` call. If it fails, nothing of it happened:
     /// the messages are replayed one `step` each, so the usual failure rules apply to the one
     /// at fault and the others are handled normally.
-    async fn step_batch(&mut self, batch: Vec<Message>) -> Flow {
-        let Ok(mut instance) = self.instance().await else {
-            self.pending.extend(batch.into_iter().map(Event::Message));
-            return Flow::Continue;
-        };
+    async fn step_batch(&mut self, mut instance: Instance, batch: Batch) -> Flow {
         self.mailbox.busy.store(true, Ordering::Relaxed);
         let result = instance.step_batch(&self.state, &batch).await;
         self.mailbox.busy.store(false, Ordering::Relaxed);
@@ -480,14 +473,16 @@ impl Process {
                 self.steps += handled;
                 self.messages_in += handled;
                 let flow = self.commit(&mut instance, result);
+                instance.ctx().batch = batch;
                 self.live = Some(instance);
                 flow
             }
             Err(failure) => {
+                self.pending.extend(batch.messages().map(Event::Message));
                 if let Failure::Refused(_) = failure {
+                    instance.ctx().batch = batch;
                     self.live = Some(instance);
                 }
-                self.pending.extend(batch.into_iter().map(Event::Message));
                 Flow::Continue
             }
         }
