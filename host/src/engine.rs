@@ -543,3 +543,31 @@ pub(crate) fn store_limits(max_memory_bytes: usize) -> StoreLimits {
         .instances(16)
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_gives_back_each_message_as_packed_and_keeps_little_space() {
+        let mut batch = Batch::default();
+        let sent = [
+            (1, b"".to_vec()),
+            (2, b"ab".to_vec()),
+            (3, vec![9; 70 << 10]),
+        ];
+        for (sender, payload) in &sent {
+            batch.push(*sender, payload);
+        }
+        assert_eq!(batch.len(), 3);
+        assert_eq!(batch.ends, [0, 2, 2 + (70 << 10)]);
+        let back: Vec<(u64, Vec<u8>)> = batch.messages().map(|m| (m.sender, m.payload)).collect();
+        assert_eq!(back, sent);
+        batch.clear();
+        assert!(batch.is_empty() && batch.payloads.is_empty());
+        assert!(
+            batch.payloads.capacity() <= 64 << 10,
+            "a big batch's buffer is not kept"
+        );
+    }
+}
