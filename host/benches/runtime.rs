@@ -225,35 +225,38 @@ async fn limits_cost() {
 /// Round trip between two processes.
 async fn pingpong() {
     println!("## ping-pong round trip (two processes, one message each way)");
-    let host = host();
-    let mut events = host.subscribe();
-    deploy(&host, "pingpong", guests::PINGPONG).await;
-    let mut samples = Vec::new();
-    for _ in 0..5 {
-        let rounds = 20_000u64;
-        let b = host.spawn("pingpong", b"").await.expect("spawn");
-        let t = Instant::now();
-        let a = host
-            .spawn(
-                "pingpong",
-                json!({"peer": b.0, "rounds": rounds, "stop": true})
-                    .to_string()
-                    .as_bytes(),
-            )
-            .await
-            .expect("spawn");
-        let _ = a;
-        wait_exit(&mut events, b).await;
-        samples.push(t.elapsed().as_secs_f64() / (rounds as f64 / 2.0));
+    for (module, path, key) in [
+        ("pingpong", guests::PINGPONG, "pingpong_rtt_us"),
+        // The same game with state and messages in the SDK's binary encoding.
+        (
+            "pingpong-postcard",
+            guests::PINGPONG_POSTCARD,
+            "pingpong_postcard_rtt_us",
+        ),
+    ] {
+        let host = host();
+        let mut events = host.subscribe();
+        deploy(&host, module, path).await;
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let rounds = 20_000u64;
+            let b = host.spawn(module, b"").await.expect("spawn");
+            let t = Instant::now();
+            let args = json!({"peer": b.0, "rounds": rounds, "stop": true}).to_string();
+            host.spawn(module, args.as_bytes()).await.expect("spawn");
+            wait_exit(&mut events, b).await;
+            samples.push(t.elapsed().as_secs_f64() / (rounds as f64 / 2.0));
+        }
+        let (p50, lo, hi) = median(samples);
+        println!(
+            "{module:>18}: round trip p50 {:.2} µs (min {:.2}, max {:.2})",
+            p50 * 1e6,
+            lo * 1e6,
+            hi * 1e6
+        );
+        result(key, p50 * 1e6);
     }
-    let (p50, lo, hi) = median(samples);
-    println!(
-        "round trip p50 {:.2} µs (min {:.2}, max {:.2})\n",
-        p50 * 1e6,
-        lo * 1e6,
-        hi * 1e6
-    );
-    result("pingpong_rtt_us", p50 * 1e6);
+    println!();
 }
 
 /// S senders flooding one receiver.

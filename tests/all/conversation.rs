@@ -1,7 +1,8 @@
 //! Conversations between processes: a pair that never stops talking does not starve the other
 //! processes or hide from the host, and a chain of processes that go idle between turns passes
-//! every message along.
+//! every message along, in either of the SDK's encodings.
 
+use hotswap::HostEvent;
 use hotswap_artifacts as guests;
 use serde_json::json;
 
@@ -90,4 +91,35 @@ async fn a_chain_of_idle_processes_passes_every_message_along() {
         state(&host, b).await["received"].as_u64().unwrap(),
         ROUNDS / 2 + 1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_in_the_binary_encoding_plays_to_the_end_and_refuses_json_by_name() {
+    // Expectation: the ping-pong game with state and messages in the SDK's postcard encoding
+    // plays its 101 messages and both players count them (their state, binary, is the host's
+    // to keep but not to read as JSON); a JSON message sent to such a player is refused, naming
+    // the sender and the bytes, and the player's state survives it.
+    let host = host();
+    let mut events = host.subscribe();
+    deploy(&host, "pong", guests::PINGPONG_POSTCARD).await;
+    let b = host.spawn("pong", b"").await.unwrap();
+    send(&host, b, json!({"ball": 1}));
+    let dropped = dropped_by(&mut events, b).await;
+    assert!(dropped.contains("message from <0>"), "{dropped}");
+    // Postcard of `{received: 0, stop: false}`: a varint and a bool.
+    assert_eq!(host.process(b).await.unwrap().state, [0, 0]);
+    let args = json!({"peer": b.0, "rounds": 100, "stop": true}).to_string();
+    let a = host.spawn("pong", args.as_bytes()).await.unwrap();
+    let mut handled = std::collections::HashMap::new();
+    while handled.len() < 2 {
+        match events.recv().await.unwrap() {
+            HostEvent::Exited {
+                pid, messages_in, ..
+            } if pid == a || pid == b => {
+                handled.insert(pid, messages_in);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(handled[&a] + handled[&b], 101, "{handled:?}");
 }

@@ -37,13 +37,7 @@ async fn trap_in_step_restarts_from_the_state_before_it() {
     send(&host, pid, json!("a"));
     send(&host, pid, json!("b"));
     send(&host, pid, json!("crash"));
-    let dropped = wait_event(&mut events, |e| match e {
-        HostEvent::Crashed {
-            pid: p, dropped, ..
-        } if *p == pid => Some(dropped.clone()),
-        _ => None,
-    })
-    .await;
+    let dropped = dropped_by(&mut events, pid).await;
     assert!(dropped.contains("crash"), "{dropped}");
     assert_eq!(state(&host, pid).await, json!({"count": 2}));
     send(&host, pid, json!("c"));
@@ -176,13 +170,7 @@ async fn a_bad_message_in_a_batch_costs_only_itself() {
             send(&host, pid, json!({"spin_ms": 0}));
         }
     }
-    let dropped = wait_event(&mut events, |e| match e {
-        HostEvent::Crashed {
-            pid: p, dropped, ..
-        } if *p == pid => Some(dropped.clone()),
-        _ => None,
-    })
-    .await;
+    let dropped = dropped_by(&mut events, pid).await;
     assert!(dropped.contains("garbage"), "{dropped}");
     wait_steps(&host, pid, 7).await;
     let info = host.process(pid).await.unwrap();

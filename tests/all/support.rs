@@ -94,3 +94,14 @@ pub async fn wait_event<T>(
     .await
     .expect("event arrived in time")
 }
+
+/// Waits for `pid`'s next crash and returns what it dropped (the event, with its payload).
+pub async fn dropped_by(events: &mut broadcast::Receiver<HostEvent>, pid: Pid) -> String {
+    wait_event(events, |e| match e {
+        HostEvent::Crashed {
+            pid: p, dropped, ..
+        } if *p == pid => Some(dropped.clone()),
+        _ => None,
+    })
+    .await
+}

@@ -1,84 +1,9 @@
 //! Test and benchmark guest: ping-pong. Started with `{"peer": pid, "rounds": n}` it serves the
 //! ball `{"ball": n}` to its peer; whoever gets `{"ball": k}` with k > 0 returns `{"ball": k - 1}`.
 //! A pair exchanges `rounds + 1` messages in all. With `"stop": true` the last receiver stops.
+//! State and messages in JSON, the SDK's default (`pingpong-postcard` is the same game in the
+//! SDK's binary encoding).
 
-use hotswap_guest::{Event, Next, Pid, Process, send};
-use serde::{Deserialize, Serialize};
+const ENCODING: hotswap_guest::Encoding = hotswap_guest::Encoding::Json;
 
-struct PingPong;
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Args {
-    peer: Option<Pid>,
-    rounds: u64,
-    stop: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct State {
-    received: u64,
-    stop: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Ball {
-    ball: u64,
-    #[serde(default)]
-    stop: bool,
-}
-
-impl Process for PingPong {
-    type Args = Args;
-    type State = State;
-    type Msg = Ball;
-
-    fn init(args: Args) -> Result<Next<State>, String> {
-        if let Some(peer) = args.peer {
-            send(
-                peer,
-                &Ball {
-                    ball: args.rounds,
-                    stop: args.stop,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        Ok(Next::wait(State {
-            received: 0,
-            stop: args.stop,
-        }))
-    }
-
-    fn handle(state: State, event: Event<Ball>) -> Result<Next<State>, String> {
-        let Event::Message { from, msg } = event else {
-            return Ok(Next::wait(state));
-        };
-        let state = State {
-            received: state.received + 1,
-            stop: state.stop || msg.stop,
-        };
-        if msg.ball == 0 {
-            return Ok(if state.stop {
-                Next::stop(state)
-            } else {
-                Next::wait(state)
-            });
-        }
-        send(
-            from,
-            &Ball {
-                ball: msg.ball - 1,
-                stop: msg.stop,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(if state.stop && msg.ball == 1 {
-            Next::stop(state)
-        } else {
-            Next::wait(state)
-        })
-    }
-}
-
-hotswap_guest::export_process!(PingPong);
+include!("game.rs");

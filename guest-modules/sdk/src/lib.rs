@@ -28,14 +28,21 @@
 //! ```
 //!
 //! # Encodings (language-neutral)
-//! The host sees states, messages and init arguments as bytes. This SDK encodes all three as JSON
-//! (UTF-8, RFC 8259) with serde, so a module written in any language with a JSON library can
-//! exchange messages with a Rust one and take over its state:
+//! The host sees states, messages and init arguments as bytes. By default this SDK encodes all
+//! three as JSON (UTF-8, RFC 8259) with serde, so a module written in any language with a JSON
+//! library can exchange messages with a Rust one and take over its state:
 //! - **args**: the JSON of `Process::Args`; empty bytes mean `Args::default()`.
 //! - **state**: the JSON of `Process::State`, exactly as `serde_json` writes it.
 //! - **messages**: the JSON of whatever the sender passed to [`send`]; a pid is a JSON number.
 //!   A payload that does not decode as `Process::Msg` fails the step with an error naming the
 //!   payload (the host then drops that message and keeps the state).
+//!
+//! A module on a hot message path can choose [`Encoding::Postcard`] instead
+//! (`const ENCODING: Encoding = Encoding::Postcard;` in its [`Process`] impl): its state and the
+//! messages it receives are then in postcard's compact binary format
+//! (<https://postcard.jamesmunns.com/wire-format>), and its peers send to it with [`send_as`].
+//! A ping-pong round trip costs about a third less (BENCHMARKS.md). Args stay JSON, and messages
+//! from the CLI or the API (JSON) do not decode in such a module.
 //!
 //! What this SDK does not cover: the host side (see `host/`), and non-Rust guests (use the WIT).
 
@@ -147,7 +154,51 @@ pub enum Change {
     DowngradeTo(u32),
 }
 
-/// A process module: typed state and messages; the SDK encodes them as JSON.
+/// How the SDK encodes a module's state and the messages it receives ([`Process::ENCODING`]),
+/// and a message sent with [`send_as`]. Init arguments are always JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// JSON (UTF-8, RFC 8259), as `serde_json` writes it: readable, and what the CLI and the
+    /// API send.
+    Json,
+    /// Postcard, a compact binary format for serde
+    /// (<https://postcard.jamesmunns.com/wire-format>): much cheaper to encode and decode.
+    Postcard,
+}
+
+impl Encoding {
+    /// Encodes `value`.
+    ///
+    /// # Errors
+    /// When the value cannot be represented (for example, a map with non-string keys in JSON).
+    pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>, String> {
+        match self {
+            Encoding::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+            Encoding::Postcard => postcard::to_allocvec(value).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Decodes `bytes` as a `T`.
+    ///
+    /// # Errors
+    /// When the bytes are not a `T` in this encoding.
+    pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, String> {
+        match self {
+            Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Encoding::Postcard => postcard::from_bytes(bytes).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The bytes for an error message: as text for JSON, as numbers (the first 64) otherwise.
+    fn show(self, bytes: &[u8]) -> String {
+        match self {
+            Encoding::Json => String::from_utf8_lossy(bytes).into_owned(),
+            Encoding::Postcard => format!("{:?}", &bytes[..bytes.len().min(64)]),
+        }
+    }
+}
+
+/// A process module: typed state and messages, encoded by the SDK ([`Process::ENCODING`]).
 pub trait Process {
     /// Init arguments. Empty args bytes decode as `Default::default()`.
     type Args: DeserializeOwned + Default;
@@ -155,6 +206,10 @@ pub trait Process {
     type State: Serialize + DeserializeOwned;
     /// Messages this process understands.
     type Msg: DeserializeOwned;
+
+    /// How its state and the messages it receives are encoded: JSON unless the module says
+    /// otherwise.
+    const ENCODING: Encoding = Encoding::Json;
 
     /// Starts a process.
     ///
@@ -168,7 +223,7 @@ pub trait Process {
     /// An error fails the step: the host keeps the state from before it and drops its effects.
     fn handle(state: Self::State, event: Event<Self::Msg>) -> Result<Next<Self::State>, String>;
 
-    /// Converts the JSON state across a version change. The default passes it through unchanged,
+    /// Converts the state (in the module's [`Process::ENCODING`]) across a version change. The default passes it through unchanged,
     /// which is right whenever the state's shape did not change.
     ///
     /// # Errors
@@ -210,7 +265,20 @@ pub fn self_pid() -> Pid {
 /// # Errors
 /// When `to` is not alive or its mailbox is full; nothing is queued then.
 pub fn send<T: Serialize + ?Sized>(to: Pid, msg: &T) -> Result<(), SendError> {
-    let payload = serde_json::to_vec(msg).map_err(|_| SendError::NoSuchProcess)?;
+    send_as(Encoding::Json, to, msg)
+}
+
+/// Sends `msg` in `encoding` (the receiver's [`Process::ENCODING`]) to `to` when this step
+/// commits.
+///
+/// # Errors
+/// When `to` is not alive or its mailbox is full; nothing is queued then.
+pub fn send_as<T: Serialize + ?Sized>(
+    encoding: Encoding,
+    to: Pid,
+    msg: &T,
+) -> Result<(), SendError> {
+    let payload = encoding.encode(msg).map_err(|_| SendError::NoSuchProcess)?;
     send_raw(to, &payload)
 }
 
@@ -272,9 +340,10 @@ pub fn wall_now() -> u64 {
     rt::wall_now()
 }
 
-fn encode<S: Serialize>(next: Next<S>) -> Result<wit::StepResult, String> {
-    let state =
-        serde_json::to_vec(&next.state).map_err(|e| format!("failed to encode the state: {e}"))?;
+fn encode<P: Process>(next: Next<P::State>) -> Result<wit::StepResult, String> {
+    let state = P::ENCODING
+        .encode(&next.state)
+        .map_err(|e| format!("failed to encode the state: {e}"))?;
     Ok(wit::StepResult {
         state,
         timeout_ms: next.timeout_ms,
@@ -290,23 +359,23 @@ pub fn __init<P: Process>(args: Vec<u8>) -> Result<wit::StepResult, String> {
         serde_json::from_slice(&args)
             .map_err(|e| format!("bad init args {}: {e}", String::from_utf8_lossy(&args)))?
     };
-    encode(P::init(args)?)
+    encode::<P>(P::init(args)?)
 }
 
-fn decode_state<S: DeserializeOwned>(state: &[u8]) -> Result<S, String> {
-    serde_json::from_slice(state).map_err(|e| {
+fn decode_state<P: Process>(state: &[u8]) -> Result<P::State, String> {
+    P::ENCODING.decode(state).map_err(|e| {
         format!(
             "the state does not decode ({e}): {}",
-            String::from_utf8_lossy(state)
+            P::ENCODING.show(state)
         )
     })
 }
 
-fn decode_message<M: DeserializeOwned>(sender: u64, payload: &[u8]) -> Result<Event<M>, String> {
-    let msg = serde_json::from_slice(payload).map_err(|e| {
+fn decode_message<P: Process>(sender: u64, payload: &[u8]) -> Result<Event<P::Msg>, String> {
+    let msg = P::ENCODING.decode(payload).map_err(|e| {
         format!(
             "message from <{sender}> not understood ({e}): {}",
-            String::from_utf8_lossy(payload)
+            P::ENCODING.show(payload)
         )
     })?;
     Ok(Event::Message {
@@ -317,16 +386,16 @@ fn decode_message<M: DeserializeOwned>(sender: u64, payload: &[u8]) -> Result<Ev
 
 #[doc(hidden)]
 pub fn __step<P: Process>(state: Vec<u8>, event: wit::Event) -> Result<wit::StepResult, String> {
-    let state: P::State = decode_state(&state)?;
+    let state = decode_state::<P>(&state)?;
     let event = match event {
         wit::Event::Timeout => Event::Timeout,
         wit::Event::Down(d) => Event::Down {
             pid: Pid(d.pid),
             reason: d.reason,
         },
-        wit::Event::Message(m) => decode_message(m.sender, &m.payload)?,
+        wit::Event::Message(m) => decode_message::<P>(m.sender, &m.payload)?,
     };
-    encode(P::handle(state, event)?)
+    encode::<P>(P::handle(state, event)?)
 }
 
 /// Folds the messages through `handle`, decoding the state once and encoding it once. Each
@@ -339,7 +408,7 @@ pub fn __step_batch<P: Process>(
     if batch.senders.len() != batch.ends.len() {
         return Err("malformed batch: as many senders as payload ends expected".to_owned());
     }
-    let mut state: P::State = decode_state(&state)?;
+    let mut state = decode_state::<P>(&state)?;
     let mut timeout_ms = None;
     let mut handled = 0;
     let mut start = 0;
@@ -350,11 +419,11 @@ pub fn __step_batch<P: Process>(
             .get(start..end)
             .ok_or("malformed batch: payload ends out of order")?;
         start = end;
-        let next = P::handle(state, decode_message(sender, payload)?)?;
+        let next = P::handle(state, decode_message::<P>(sender, payload)?)?;
         handled += 1;
         if next.stop {
             return Ok(wit::BatchResult {
-                next: encode(next)?,
+                next: encode::<P>(next)?,
                 handled,
             });
         }
@@ -362,7 +431,7 @@ pub fn __step_batch<P: Process>(
         timeout_ms = next.timeout_ms;
     }
     Ok(wit::BatchResult {
-        next: encode(Next {
+        next: encode::<P>(Next {
             state,
             timeout_ms,
             stop: false,
