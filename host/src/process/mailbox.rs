@@ -186,6 +186,12 @@ impl Mailbox {
         }
     }
 
+    /// Whether messages may be queued, without taking the lock: `false` means none is (nor is a
+    /// send reserved for one).
+    pub fn may_hold_messages(&self) -> bool {
+        self.occupied.load(Ordering::Acquire) & !CLOSED != 0
+    }
+
     /// Moves up to `max` queued messages, oldest first, into `batch`; returns how many. Takes
     /// none while a control request waits (it goes first, so a batch never delays a swap).
     pub fn take_into(&self, max: usize, batch: &mut Batch) -> usize {

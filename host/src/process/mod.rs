@@ -426,6 +426,7 @@ impl Process {
             && max_batch > 1
             && self.probation.is_none()
             && self.pending.is_empty()
+            && self.mailbox.may_hold_messages()
         {
             let mut batch = std::mem::take(&mut instance.ctx().batch);
             batch.clear();
