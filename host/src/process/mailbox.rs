@@ -192,19 +192,29 @@ impl Mailbox {
         self.occupied.load(Ordering::Acquire) & !CLOSED != 0
     }
 
-    /// Moves up to `max` queued messages, oldest first, into `batch`; returns how many. Takes
-    /// none while a control request waits (it goes first, so a batch never delays a swap).
-    pub fn take_into(&self, max: usize, batch: &mut Batch) -> usize {
+    /// Moves up to `max` queued messages, oldest first, into `batch` while its payloads stay
+    /// within `max_bytes`; returns how many. Takes none while a control request waits (it goes
+    /// first, so a batch never delays a swap).
+    pub fn take_into(&self, max: usize, max_bytes: usize, batch: &mut Batch) -> usize {
         let mut inner = self.lock();
         if !inner.control.is_empty() {
             return 0;
         }
-        let n = max.min(inner.messages.len());
-        self.occupied.fetch_sub(n, Ordering::AcqRel);
-        for message in inner.messages.drain(..n) {
+        let mut taken = 0;
+        while taken < max
+            && inner
+                .messages
+                .front()
+                .is_some_and(|m| batch.payloads.len() + m.payload.len() <= max_bytes)
+        {
+            let Some(message) = inner.messages.pop_front() else {
+                break;
+            };
             batch.push(message.sender, &message.payload);
+            taken += 1;
         }
-        n
+        self.occupied.fetch_sub(taken, Ordering::AcqRel);
+        taken
     }
 
     /// Refuses everything from now on; returns how many messages were left undelivered.
@@ -318,6 +328,24 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_takes_messages_in_order_up_to_its_count_and_bytes() {
+        let mailbox = Mailbox::new(8);
+        for n in 1..=5 {
+            mailbox.send(msg(n)).unwrap();
+        }
+        let mut batch = Batch::default();
+        assert_eq!(mailbox.take_into(2, 100, &mut batch), 2);
+        assert_eq!(mailbox.take_into(8, 3, &mut batch), 1, "3 bytes in all");
+        assert_eq!(batch.payloads, [1, 2, 3]);
+        assert_eq!(mailbox.len(), 2);
+        assert_eq!(
+            mailbox.reserve().map(drop),
+            Ok(()),
+            "taken slots are free again"
+        );
+    }
+
+    #[test]
     fn a_delivered_slot_counts_until_taken_and_a_closed_mailbox_drops_deliveries() {
         let mailbox = Mailbox::new(2);
         let (a, b) = (mailbox.reserve().unwrap(), mailbox.reserve().unwrap());
@@ -329,7 +357,7 @@ mod tests {
         assert_eq!(mailbox.len(), 2);
         assert_eq!(mailbox.reserve().err(), Some(Refused::Full));
         let mut batch = Batch::default();
-        assert_eq!(mailbox.take_into(8, &mut batch), 2);
+        assert_eq!(mailbox.take_into(8, 1 << 20, &mut batch), 2);
         assert_eq!(batch.payloads, [1, 2]);
         assert_eq!(batch.ends, [1, 2]);
         let late = mailbox.reserve().unwrap();

@@ -203,6 +203,10 @@ impl Spawning {
 /// Told whether `init` succeeded.
 pub(crate) type Started = oneshot::Sender<Result<(), String>>;
 
+/// Payload bytes one `step-batch` call carries at most (one message over it goes alone): the
+/// batch is copied into guest memory at once.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
 /// Where a swapped process goes back to if its first step on the new version fails.
 struct Probation {
     version: Arc<ModuleVersion>,
@@ -431,7 +435,11 @@ impl Process {
             let mut batch = std::mem::take(&mut instance.ctx().batch);
             batch.clear();
             batch.push(first.sender, &first.payload);
-            if self.mailbox.take_into(max_batch - 1, &mut batch) > 0 {
+            if self
+                .mailbox
+                .take_into(max_batch - 1, MAX_BATCH_BYTES, &mut batch)
+                > 0
+            {
                 return self.step_batch(instance, batch).await;
             }
             instance.ctx().batch = batch;
