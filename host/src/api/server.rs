@@ -87,12 +87,43 @@ async fn authenticate(
             "missing `Authorization: Bearer <token>`; the token is in the data dir's `token` file"
         }
         Some(digest) if digest.as_slice() != state.token_hash => "wrong token",
-        Some(_) => return next.run(request).await,
+        Some(_) => {
+            let declared = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+            let Some(declared) = declared.filter(|&n| n > state.max_upload) else {
+                return next.run(request).await;
+            };
+            discard(request.into_body(), declared).await;
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the upload is {declared} bytes, over this host's cap of {} bytes; start \
+                     `hotswap serve` with a larger `--max-upload-mib`",
+                    state.max_upload
+                ),
+            )
+            .into_response();
+        }
     };
-    // Read (and drop) what the client is still sending, up to the upload cap, so it receives the
-    // 401 instead of a connection reset in the middle of its upload.
-    let _ = axum::body::to_bytes(request.into_body(), state.max_upload).await;
+    discard(request.into_body(), state.max_upload).await;
     ApiError::new(StatusCode::UNAUTHORIZED, refusal).into_response()
+}
+
+/// Reads and drops up to `max` bytes of what the client is still sending (for at most 10 s), so
+/// that it receives the refusal instead of a connection reset in the middle of its upload.
+async fn discard(body: Body, max: usize) {
+    let mut stream = body.into_data_stream();
+    let drain = async {
+        let mut read = 0;
+        while read <= max
+            && let Some(Ok(chunk)) = stream.next().await
+        {
+            read += chunk.len();
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
 }
 
 /// An error answer: `{"error": "..."}` with a status.
