@@ -58,8 +58,8 @@ impl Batch {
     pub fn push(&mut self, sender: u64, payload: &[u8]) {
         self.payloads.extend_from_slice(payload);
         self.senders.push(sender);
-        // A batch holds at most `max_batch` payloads of at most a policy's message size (both
-        // far below 4 GiB), and payloads of one step's messages at most 64 MiB.
+        // A batch holds at most 1 MiB of payloads, or a single message within its policy's
+        // size limit: far below 4 GiB.
         self.ends
             .push(u32::try_from(self.payloads.len()).unwrap_or(u32::MAX));
     }

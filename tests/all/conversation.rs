@@ -112,14 +112,14 @@ async fn a_pair_in_the_binary_encoding_plays_to_the_end_and_refuses_json_by_name
     let a = host.spawn("pong", args.as_bytes()).await.unwrap();
     let mut handled = std::collections::HashMap::new();
     while handled.len() < 2 {
-        match events.recv().await.unwrap() {
+        let (pid, messages_in) = wait_event(&mut events, |e| match e {
             HostEvent::Exited {
                 pid, messages_in, ..
-            } if pid == a || pid == b => {
-                handled.insert(pid, messages_in);
-            }
-            _ => {}
-        }
+            } if *pid == a || *pid == b => Some((*pid, *messages_in)),
+            _ => None,
+        })
+        .await;
+        handled.insert(pid, messages_in);
     }
     assert_eq!(handled[&a] + handled[&b], 101, "{handled:?}");
 }

@@ -223,8 +223,9 @@ pub trait Process {
     /// An error fails the step: the host keeps the state from before it and drops its effects.
     fn handle(state: Self::State, event: Event<Self::Msg>) -> Result<Next<Self::State>, String>;
 
-    /// Converts the state (in the module's [`Process::ENCODING`]) across a version change. The default passes it through unchanged,
-    /// which is right whenever the state's shape did not change.
+    /// Converts the state (in the module's [`Process::ENCODING`]) across a version change. The
+    /// default passes it through unchanged, which is right whenever the state's shape did not
+    /// change.
     ///
     /// # Errors
     /// An error refuses the change: the process stays on its version with its state.

@@ -202,14 +202,10 @@ impl Mailbox {
         }
         let mut taken = 0;
         while taken < max
-            && inner
+            && let Some(message) = inner
                 .messages
-                .front()
-                .is_some_and(|m| batch.payloads.len() + m.payload.len() <= max_bytes)
+                .pop_front_if(|m| batch.payloads.len() + m.payload.len() <= max_bytes)
         {
-            let Some(message) = inner.messages.pop_front() else {
-                break;
-            };
             batch.push(message.sender, &message.payload);
             taken += 1;
         }
