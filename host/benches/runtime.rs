@@ -11,6 +11,10 @@ use hotswap::{Host, HostConfig, HostEvent, Pid};
 use hotswap_artifacts as guests;
 use serde_json::json;
 
+/// The allocator of the `hotswap` binary, so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)

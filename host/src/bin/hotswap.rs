@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's allocator: messages are allocated by the sender's thread and
+/// freed by the receiver's, which mimalloc handles without contention (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -15,7 +15,7 @@ use wasmtime::StoreLimits;
 use crate::engine::{Batch, Level, Message, RuntimeHost, SendError};
 use crate::host::Shared;
 use crate::policy::{Grants, Policy};
-use crate::process::mailbox::{Mailbox, Permit, Refused};
+use crate::process::mailbox::{Mailbox, Refused, Reserved};
 use crate::process::{Pid, Spawning};
 use crate::wasi::WasiState;
 
@@ -82,12 +82,13 @@ impl StepCtx {
                 &self.last_receiver.insert((to, mailbox)).1
             }
         };
-        let permit = mailbox.reserve().map_err(|e| match e {
+        mailbox.reserve().map_err(|e| match e {
             Refused::Full => SendError::MailboxFull,
             Refused::Closed => SendError::NoSuchProcess,
         })?;
+        let receiver = self.effects.reserved_in(to, mailbox);
         self.effects.items.push(Effect::Send(
-            permit,
+            receiver,
             Message {
                 sender: self.pid.0,
                 payload,
@@ -123,13 +124,15 @@ const MAX_SENT_BYTES_PER_CALL: usize = 64 << 20;
 #[derive(Default)]
 pub struct Effects {
     items: Vec<Effect>,
+    /// The mailboxes this call's sends reserved slots in (a send names its receiver by index).
+    receivers: Vec<Reserved>,
     printed: usize,
     sent_bytes: usize,
     spawns: usize,
 }
 
 enum Effect {
-    Send(Permit, Message),
+    Send(usize, Message),
     Spawn(Box<Spawning>, Vec<u8>),
     Register(String),
     Monitor(Pid),
@@ -140,6 +143,7 @@ impl Effects {
     /// Drops the effects recorded (releasing their reserved mailbox slots); keeps the space.
     pub(crate) fn clear(&mut self) {
         self.items.clear();
+        self.receivers.clear();
         self.printed = 0;
         self.sent_bytes = 0;
         self.spawns = 0;
@@ -152,20 +156,23 @@ impl Effects {
         let mut items = self.items.drain(..).peekable();
         while let Some(effect) = items.next() {
             match effect {
-                Effect::Send(permit, message) => {
-                    let mailbox = permit.mailbox().clone();
-                    let mut delivery = mailbox.deliver();
-                    delivery.push(permit, message);
-                    sent += 1;
+                Effect::Send(to, message) => {
+                    let receiver = &mut self.receivers[to];
+                    let mut delivery = receiver.mailbox.deliver();
+                    delivery.push(message);
+                    let mut delivered = 1;
                     while let Some(Effect::Send(next, _)) = items.peek()
-                        && Arc::ptr_eq(next.mailbox(), &mailbox)
+                        && *next == to
                     {
-                        let Some(Effect::Send(permit, message)) = items.next() else {
+                        let Some(Effect::Send(_, message)) = items.next() else {
                             unreachable!("peeked a send");
                         };
-                        delivery.push(permit, message);
-                        sent += 1;
+                        delivery.push(message);
+                        delivered += 1;
                     }
+                    drop(delivery);
+                    receiver.slots -= delivered;
+                    sent += delivered as u64;
                 }
                 Effect::Spawn(spawning, args) => shared.start(*spawning, args, None),
                 Effect::Register(name) => {
@@ -177,7 +184,26 @@ impl Effects {
                 Effect::Print(line) => shared.output(pid, line),
             }
         }
+        drop(items);
+        self.receivers.clear();
         sent
+    }
+
+    /// Counts one more slot reserved in `mailbox` (of process `to`); returns its index in
+    /// `receivers`. Looks only at the last few receivers: a step that sends to many processes
+    /// may list one twice, which costs an entry, not correctness.
+    fn reserved_in(&mut self, to: Pid, mailbox: &Arc<Mailbox>) -> usize {
+        let recent = self.receivers.len().saturating_sub(4);
+        if let Some(i) = self.receivers[recent..].iter().rposition(|r| r.pid == to.0) {
+            self.receivers[recent + i].slots += 1;
+            return recent + i;
+        }
+        self.receivers.push(Reserved {
+            pid: to.0,
+            mailbox: mailbox.clone(),
+            slots: 1,
+        });
+        self.receivers.len() - 1
     }
 
     /// Records a line of output. Output is bounded per call so that a guest cannot grow the

@@ -71,8 +71,9 @@ impl Mailbox {
     }
 
     /// Queues a message now.
-    pub fn send(self: &Arc<Self>, message: Message) -> Result<(), Refused> {
-        self.reserve()?.send(message);
+    pub fn send(&self, message: Message) -> Result<(), Refused> {
+        self.reserve()?;
+        self.deliver().push(message);
         Ok(())
     }
 
@@ -109,23 +110,29 @@ impl Mailbox {
         self.lock().dormant.take()
     }
 
-    /// Reserves a slot for a message that a step in flight will send if it commits.
-    pub fn reserve(self: &Arc<Self>) -> Result<Permit, Refused> {
+    /// Reserves a slot for a message that a step in flight will send if it commits. The caller
+    /// owes the mailbox either a [`Delivery::push`] into it or a [`Mailbox::free_slots`]
+    /// ([`Reserved`] keeps that account for a step's sends).
+    pub fn reserve(&self) -> Result<(), Refused> {
         self.occupied
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.capacity).then_some(n + 1)
             })
+            .map(drop)
             .map_err(|n| {
                 if n & CLOSED != 0 {
                     Refused::Closed
                 } else {
                     Refused::Full
                 }
-            })?;
-        Ok(Permit {
-            mailbox: self.clone(),
-            sent: false,
-        })
+            })
+    }
+
+    /// Frees `slots` reserved slots that will not be delivered into.
+    pub fn free_slots(&self, slots: usize) {
+        if slots > 0 {
+            self.occupied.fetch_sub(slots, Ordering::AcqRel);
+        }
     }
 
     /// Delivers messages into reserved slots until the returned [`Delivery`] is dropped, under
@@ -226,31 +233,16 @@ impl Mailbox {
 /// above any capacity, so a reservation fails without a lock.
 const CLOSED: usize = 1 << (usize::BITS - 1);
 
-/// A reserved mailbox slot; released when dropped unsent.
-pub(crate) struct Permit {
-    mailbox: Arc<Mailbox>,
-    sent: bool,
+/// Slots one step reserved in one mailbox and has not delivered into yet; released when dropped.
+pub(crate) struct Reserved {
+    pub pid: u64,
+    pub mailbox: Arc<Mailbox>,
+    pub slots: usize,
 }
 
-impl Permit {
-    /// The mailbox this slot is in.
-    pub fn mailbox(&self) -> &Arc<Mailbox> {
-        &self.mailbox
-    }
-
-    /// Delivers into the reserved slot (dropped if the receiver ended meanwhile, as a message to
-    /// a dead process is).
-    pub fn send(self, message: Message) {
-        let mailbox = self.mailbox.clone();
-        mailbox.deliver().push(self, message);
-    }
-}
-
-impl Drop for Permit {
+impl Drop for Reserved {
     fn drop(&mut self) {
-        if !self.sent {
-            self.mailbox.occupied.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.mailbox.free_slots(self.slots);
     }
 }
 
@@ -263,15 +255,12 @@ pub(crate) struct Delivery<'a> {
 }
 
 impl Delivery<'_> {
-    /// Queues `message` in the slot `permit` reserved (which must be in this mailbox).
-    pub fn push(&mut self, mut permit: Permit, message: Message) {
-        debug_assert!(std::ptr::eq(&*permit.mailbox, self.mailbox));
-        if !self.closed {
-            // The reserved slot now holds a queued message: the count stays.
-            permit.sent = true;
-            if let Some(inner) = &mut self.inner {
-                inner.messages.push_back(message);
-            }
+    /// Queues `message` in a slot reserved before (dropped, and the slot freed, if the receiver
+    /// ended meanwhile, as a message to a dead process is).
+    pub fn push(&mut self, message: Message) {
+        match &mut self.inner {
+            Some(inner) if !self.closed => inner.messages.push_back(message),
+            _ => self.mailbox.free_slots(1),
         }
     }
 }
@@ -298,10 +287,10 @@ mod tests {
     #[test]
     fn reserved_slots_count_against_the_cap_until_sent_or_dropped() {
         let mailbox = Mailbox::new(2);
-        let permit = mailbox.reserve().unwrap();
+        mailbox.reserve().unwrap();
         mailbox.send(msg(1)).unwrap();
         assert_eq!(mailbox.send(msg(2)), Err(Refused::Full));
-        drop(permit);
+        mailbox.free_slots(1);
         mailbox.send(msg(2)).unwrap();
         assert_eq!(mailbox.reserve().err(), Some(Refused::Full));
         assert_eq!(mailbox.len(), 2);
@@ -334,21 +323,18 @@ mod tests {
         assert_eq!(mailbox.take_into(8, 3, &mut batch), 1, "3 bytes in all");
         assert_eq!(batch.payloads, [1, 2, 3]);
         assert_eq!(mailbox.len(), 2);
-        assert_eq!(
-            mailbox.reserve().map(drop),
-            Ok(()),
-            "taken slots are free again"
-        );
+        assert_eq!(mailbox.reserve(), Ok(()), "taken slots are free again");
     }
 
     #[test]
     fn a_delivered_slot_counts_until_taken_and_a_closed_mailbox_drops_deliveries() {
         let mailbox = Mailbox::new(2);
-        let (a, b) = (mailbox.reserve().unwrap(), mailbox.reserve().unwrap());
+        mailbox.reserve().unwrap();
+        mailbox.reserve().unwrap();
         {
             let mut delivery = mailbox.deliver();
-            delivery.push(a, msg(1));
-            delivery.push(b, msg(2));
+            delivery.push(msg(1));
+            delivery.push(msg(2));
         }
         assert_eq!(mailbox.len(), 2);
         assert_eq!(mailbox.reserve().err(), Some(Refused::Full));
@@ -356,10 +342,15 @@ mod tests {
         assert_eq!(mailbox.take_into(8, 1 << 20, &mut batch), 2);
         assert_eq!(batch.payloads, [1, 2]);
         assert_eq!(batch.ends, [1, 2]);
-        let late = mailbox.reserve().unwrap();
+        mailbox.reserve().unwrap();
         assert_eq!(mailbox.close(), 0);
-        late.send(msg(3));
+        mailbox.deliver().push(msg(3));
         assert_eq!(mailbox.len(), 0);
+        assert_eq!(
+            mailbox.occupied.load(Ordering::Acquire) & !CLOSED,
+            0,
+            "the slot of a message dropped at a closed mailbox is freed"
+        );
         assert_eq!(mailbox.reserve().err(), Some(Refused::Closed));
     }
 }
