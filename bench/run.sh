@@ -53,7 +53,7 @@ print()
 print(f"{'figure':44} {'Erlang':>14} {'hotswap':>14} {'hotswap/Erlang':>15}  better")
 # hotswap variants of a figure compare with Erlang's one figure.
 variants = {"_no_warm": "", "spawn_distinct_args_": "spawn_", "spawn_concurrent_": "spawn_",
-            "pingpong_postcard_": "pingpong_"}
+            "pingpong_postcard_": "pingpong_", "fanin_many_": "fanin_"}
 def erlang_key(key):
     for variant, base in variants.items():
         key = key.replace(variant, base)

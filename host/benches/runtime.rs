@@ -263,38 +263,41 @@ async fn pingpong() {
     println!();
 }
 
-/// S senders flooding one receiver.
+/// S senders flooding one receiver, each message one `send` (as Erlang's `!`), then each burst
+/// of 64 one `send_many`.
 async fn fan_in() {
     println!("## fan-in: S senders -> 1 receiver");
-    println!("{:>6} {:>14}", "S", "msgs/s p50");
+    println!(
+        "{:>6} {:>16} {:>22}",
+        "S", "send, msgs/s", "send_many, msgs/s"
+    );
     for senders in [1usize, 16, 256] {
-        let mut samples = Vec::new();
-        for _ in 0..3 {
+        let mut row = format!("{senders:>6}");
+        for (many, key) in [(false, "fanin_msgs_per_s"), (true, "fanin_many_msgs_per_s")] {
             let host = host();
             deploy(&host, "sink", guests::SINK).await;
             deploy(&host, "flood", guests::FLOOD).await;
-            let sink = host.spawn("sink", b"").await.expect("spawn");
-            let per_sender = 400_000 / senders as u64;
-            let total = per_sender * senders as u64;
-            let t = Instant::now();
-            for _ in 0..senders {
-                host.spawn(
-                    "flood",
-                    json!({"to": sink.0, "count": per_sender})
-                        .to_string()
-                        .as_bytes(),
-                )
-                .await
-                .expect("spawn");
+            let mut samples = Vec::new();
+            for _ in 0..3 {
+                let sink = host.spawn("sink", b"").await.expect("spawn");
+                let per_sender = 400_000 / senders as u64;
+                let total = per_sender * senders as u64;
+                let args = json!({"to": sink.0, "count": per_sender, "many": many}).to_string();
+                let t = Instant::now();
+                for _ in 0..senders {
+                    host.spawn("flood", args.as_bytes()).await.expect("spawn");
+                }
+                while host.process(sink).await.expect("alive").messages_in < total {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                samples.push(total as f64 / t.elapsed().as_secs_f64());
+                host.stop(sink).expect("stop");
             }
-            while host.process(sink).await.expect("alive").messages_in < total {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            samples.push(total as f64 / t.elapsed().as_secs_f64());
+            let (p50, _, _) = median(samples);
+            row += &format!(" {:>14.2} M", p50 / 1e6);
+            result(&format!("{key}@{senders}"), p50);
         }
-        let (p50, _, _) = median(samples);
-        println!("{senders:>6} {:>12.2} M", p50 / 1e6);
-        result(&format!("fanin_msgs_per_s@{senders}"), p50);
+        println!("{row}");
     }
     println!();
 }

@@ -32,7 +32,10 @@ mod bindings {
         // epoch tick instead of holding a worker thread (see `Engine::instantiate`).
         exports: { default: async },
         // A send over the policy's message limits fails the call, as any other broken limit.
-        imports: { "hotswap:process/runtime.send": trappable },
+        imports: {
+            "hotswap:process/runtime.send": trappable,
+            "hotswap:process/runtime.send-many": trappable,
+        },
     });
 }
 
@@ -40,7 +43,7 @@ pub(crate) use bindings::hotswap::process::runtime::Host as RuntimeHost;
 pub use bindings::hotswap::process::runtime::SendError;
 pub(crate) use bindings::hotswap::process::types as bindings_types;
 pub use bindings::hotswap::process::types::{
-    Batch, BatchResult, Change, Down, Event, Level, Message, StepResult,
+    Batch, BatchResult, Change, Down, Event, Level, Message, Payloads, StepResult,
 };
 
 impl Batch {

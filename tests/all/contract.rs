@@ -52,7 +52,7 @@ async fn component_built_against_an_older_contract_is_refused_naming_both_versio
     assert!(matches!(err, DeployError::Incompatible(_)), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("version 0.1.0 of the contract") && text.contains("version 0.2.0"),
+        text.contains("version 0.1.0 of the contract") && text.contains("version 0.3.0"),
         "{err}"
     );
     assert!(text.contains("hotswap-guest SDK"), "{err}");

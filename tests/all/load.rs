@@ -1,5 +1,6 @@
 //! Under load: a deploy while a thousand processes exchange messages loses none, and messages
-//! that pile up reach the guest in batches intact and in order.
+//! that pile up reach the guest in batches intact and in order, as do bursts sent with
+//! `send_many`.
 
 use hotswap_artifacts as guests;
 use serde_json::json;
@@ -59,4 +60,48 @@ async fn messages_that_pile_up_arrive_intact_and_in_order() {
     let log = state(&host, pid).await["log"].clone();
     let expected: Vec<_> = sent.iter().map(|t| json!([0, t])).collect();
     assert_eq!(log, json!(expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_through_send_many_into_a_small_mailbox_arrive_once_each_and_in_order() {
+    // Expectation: a sender sends 300 numbers, counting down, in bursts of 64 `send_many` calls
+    // to a recorder whose mailbox holds 10. Most bursts are only partly queued; the sender
+    // resends the rest after a pause. The recorder's log holds each number exactly once, in the
+    // order sent, from the sender's pid: the count `send_many` returns is exactly what it queued.
+    let host = host_with(hotswap::Policy {
+        mailbox: 10,
+        ..hotswap::Policy::default()
+    });
+    deploy(&host, "recorder", guests::RECORDER_V1).await;
+    deploy(&host, "flood", guests::FLOOD).await;
+    let recorder = host.spawn("recorder", b"").await.unwrap();
+    let args = json!({"to": recorder.0, "count": 300, "many": true}).to_string();
+    let flood = host.spawn("flood", args.as_bytes()).await.unwrap();
+    wait_until(|| async { host.process(recorder).await.unwrap().messages_in >= 300 }).await;
+    let log = state(&host, recorder).await["log"].clone();
+    let expected: Vec<_> = (1..=300).rev().map(|n| json!([flood.0, n])).collect();
+    assert_eq!(log, json!(expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_many_to_a_process_that_is_gone_queues_nothing_and_says_so() {
+    // Expectation: `send_many` to a pid no process has answers `no-such-process`, on which the
+    // sender stops normally, having sent nothing.
+    let host = host();
+    let mut events = host.subscribe();
+    deploy(&host, "flood", guests::FLOOD).await;
+    let args = json!({"to": 999_999, "count": 5, "many": true}).to_string();
+    let flood = host.spawn("flood", args.as_bytes()).await.unwrap();
+    let (reason, sent) = wait_event(&mut events, |e| match e {
+        hotswap::HostEvent::Exited {
+            pid,
+            reason,
+            messages_out,
+            ..
+        } if *pid == flood => Some((reason.clone(), *messages_out)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, hotswap::ExitReason::Normal);
+    assert_eq!(sent, 0);
 }

@@ -1,8 +1,9 @@
 //! Benchmark guest: started with `{"to": pid, "count": n}`, sends n small messages to `to`, in
 //! bursts of up to 64 per step (waking itself with a zero timeout), backing off when the mailbox is
-//! full, then stops.
+//! full, then stops. Each message is one `send`; with `"many": true`, each burst is one
+//! `send_many`.
 
-use hotswap_guest::{Event, Next, Pid, Process, SendError, send};
+use hotswap_guest::{Event, Next, Pid, Process, SendError, send, send_many};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,11 @@ struct Flood;
 struct Job {
     to: Option<Pid>,
     count: u64,
+    many: bool,
 }
+
+/// Messages per step.
+const BURST: u64 = 64;
 
 impl Process for Flood {
     type Args = Job;
@@ -28,7 +33,20 @@ impl Process for Flood {
         let Some(to) = job.to else {
             return Ok(Next::stop(job));
         };
-        for _ in 0..64 {
+        if job.many {
+            let burst = job.count.min(BURST);
+            let queued = match send_many(to, (0..burst).map(|i| job.count - i)) {
+                Ok(queued) => queued as u64,
+                Err(_) => return Ok(Next::stop(job)),
+            };
+            job.count -= queued;
+            return Ok(match job.count {
+                0 => Next::stop(job),
+                _ if queued < burst => Next::after(job, 1),
+                _ => Next::after(job, 0),
+            });
+        }
+        for _ in 0..BURST {
             if job.count == 0 {
                 return Ok(Next::stop(job));
             }

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::StoreLimits;
 
-use crate::engine::{Batch, Level, Message, RuntimeHost, SendError};
+use crate::engine::{Batch, Level, Message, Payloads, RuntimeHost, SendError};
 use crate::host::Shared;
 use crate::policy::{Grants, Policy};
 use crate::process::mailbox::{Mailbox, Refused, Reserved};
@@ -68,32 +68,75 @@ impl StepCtx {
             .get_or_insert_with(|| Box::new(WasiState::new(grants)))
     }
 
+    /// The mailbox of process `to`. Pids are never reused, so the mailbox of the last receiver
+    /// is kept: a process that ended has its mailbox closed, which a reservation reports.
+    fn mailbox_of(&mut self, to: Pid) -> Result<Arc<Mailbox>, SendError> {
+        if let Some((pid, mailbox)) = &self.last_receiver
+            && *pid == to
+        {
+            return Ok(mailbox.clone());
+        }
+        let mailbox = match self.effects.pending_mailbox(to) {
+            Some(m) => m.clone(),
+            None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
+        };
+        self.last_receiver = Some((to, mailbox.clone()));
+        Ok(mailbox)
+    }
+
     /// Records a message to `to`, reserving its slot in the receiver's mailbox now.
     fn queue(&mut self, to: Pid, payload: Vec<u8>) -> Result<(), SendError> {
-        // Pids are never reused, so the mailbox of the last receiver can be kept: a process
-        // that ended has its mailbox closed, which `reserve` reports.
-        let mailbox = match &self.last_receiver {
-            Some((pid, mailbox)) if *pid == to => mailbox,
-            _ => {
-                let mailbox = match self.effects.pending_mailbox(to) {
-                    Some(m) => m.clone(),
-                    None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
-                };
-                &self.last_receiver.insert((to, mailbox)).1
-            }
-        };
+        let mailbox = self.mailbox_of(to)?;
         mailbox.reserve().map_err(|e| match e {
             Refused::Full => SendError::MailboxFull,
             Refused::Closed => SendError::NoSuchProcess,
         })?;
-        let receiver = self.effects.reserved_in(to, mailbox);
-        self.effects.items.push(Effect::Send(
-            receiver,
-            Message {
-                sender: self.pid.0,
-                payload,
-            },
-        ));
+        let receiver = self.effects.reserved_in(to, &mailbox, 1);
+        let sender = self.pid.0;
+        self.effects
+            .items
+            .push(Effect::Send(receiver, Message { sender, payload }));
+        Ok(())
+    }
+
+    /// Records the messages `payloads` holds to `to`, as many as its mailbox has room for from
+    /// the first; returns how many.
+    fn queue_many(&mut self, to: Pid, payloads: &[&[u8]]) -> Result<u32, SendError> {
+        let mailbox = self.mailbox_of(to)?;
+        let granted = mailbox
+            .reserve_many(payloads.len())
+            .map_err(|_| SendError::NoSuchProcess)?;
+        if granted == 0 {
+            return Ok(0);
+        }
+        let receiver = self.effects.reserved_in(to, &mailbox, granted);
+        let sender = self.pid.0;
+        self.effects
+            .items
+            .extend(payloads[..granted].iter().map(|payload| {
+                let payload = payload.to_vec();
+                Effect::Send(receiver, Message { sender, payload })
+            }));
+        Ok(u32::try_from(granted).unwrap_or(u32::MAX))
+    }
+
+    /// Checks a message's size against the policy and the call's total.
+    fn check_size(&mut self, bytes: usize) -> anyhow::Result<()> {
+        if bytes > self.max_message_bytes {
+            anyhow::bail!(
+                "sent a message of {bytes} bytes, over its policy's max_message_kib ({} bytes)",
+                self.max_message_bytes
+            );
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` more sent by this call.
+    fn count_sent(&mut self, bytes: usize) -> anyhow::Result<()> {
+        self.effects.sent_bytes += bytes;
+        if self.effects.sent_bytes > MAX_SENT_BYTES_PER_CALL {
+            anyhow::bail!("sent more than {MAX_SENT_BYTES_PER_CALL} bytes of messages in one call");
+        }
         Ok(())
     }
 
@@ -189,19 +232,19 @@ impl Effects {
         sent
     }
 
-    /// Counts one more slot reserved in `mailbox` (of process `to`); returns its index in
+    /// Counts `slots` more reserved in `mailbox` (of process `to`); returns its index in
     /// `receivers`. Looks only at the last few receivers: a step that sends to many processes
     /// may list one twice, which costs an entry, not correctness.
-    fn reserved_in(&mut self, to: Pid, mailbox: &Arc<Mailbox>) -> usize {
+    fn reserved_in(&mut self, to: Pid, mailbox: &Arc<Mailbox>, slots: usize) -> usize {
         let recent = self.receivers.len().saturating_sub(4);
         if let Some(i) = self.receivers[recent..].iter().rposition(|r| r.pid == to.0) {
-            self.receivers[recent + i].slots += 1;
+            self.receivers[recent + i].slots += slots;
             return recent + i;
         }
         self.receivers.push(Reserved {
             pid: to.0,
             mailbox: mailbox.clone(),
-            slots: 1,
+            slots,
         });
         self.receivers.len() - 1
     }
@@ -245,18 +288,19 @@ impl RuntimeHost for StepCtx {
 
     fn send(&mut self, to: u64, payload: Vec<u8>) -> anyhow::Result<Result<(), SendError>> {
         self.touched = true;
-        if payload.len() > self.max_message_bytes {
-            anyhow::bail!(
-                "sent a message of {} bytes, over its policy's max_message_kib ({} bytes)",
-                payload.len(),
-                self.max_message_bytes
-            );
-        }
-        self.effects.sent_bytes += payload.len();
-        if self.effects.sent_bytes > MAX_SENT_BYTES_PER_CALL {
-            anyhow::bail!("sent more than {MAX_SENT_BYTES_PER_CALL} bytes of messages in one call");
-        }
+        self.check_size(payload.len())?;
+        self.count_sent(payload.len())?;
         Ok(self.queue(Pid(to), payload))
+    }
+
+    fn send_many(&mut self, to: u64, messages: Payloads) -> anyhow::Result<Result<u32, SendError>> {
+        self.touched = true;
+        let payloads = unpack(&messages).map_err(|e| anyhow::anyhow!("send-many: {e}"))?;
+        for payload in &payloads {
+            self.check_size(payload.len())?;
+        }
+        self.count_sent(messages.bytes.len())?;
+        Ok(self.queue_many(Pid(to), &payloads))
     }
 
     fn spawn(&mut self, module: String, args: Vec<u8>) -> Result<u64, String> {
@@ -328,5 +372,55 @@ impl RuntimeHost for StepCtx {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
+    }
+}
+
+/// The payloads `send-many` was given, each a slice of its buffer; an error names what is wrong
+/// with the packing.
+fn unpack(packed: &Payloads) -> Result<Vec<&[u8]>, String> {
+    let mut start = 0usize;
+    let mut payloads = Vec::with_capacity(packed.ends.len());
+    for &end in &packed.ends {
+        let end = end as usize;
+        if end < start || end > packed.bytes.len() {
+            return Err(format!(
+                "payload ends must ascend within the {} bytes given; found {end} after {start}",
+                packed.bytes.len()
+            ));
+        }
+        payloads.push(&packed.bytes[start..end]);
+        start = end;
+    }
+    if start != packed.bytes.len() {
+        return Err(format!(
+            "the last payload ends at {start} but {} bytes were given",
+            packed.bytes.len()
+        ));
+    }
+    Ok(payloads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(ends: &[u32], bytes: &[u8]) -> Payloads {
+        Payloads {
+            ends: ends.to_vec(),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn packed_payloads_unpack_in_order_and_bad_packing_is_named() {
+        let p = packed(&[0, 2, 5], b"abcde");
+        assert_eq!(unpack(&p).unwrap(), [&b""[..], b"ab", b"cde"]);
+        assert_eq!(unpack(&packed(&[], b"")).unwrap(), Vec::<&[u8]>::new());
+        let err = unpack(&packed(&[3, 2], b"abc")).unwrap_err();
+        assert!(err.contains("found 2 after 3"), "{err}");
+        let err = unpack(&packed(&[4], b"abc")).unwrap_err();
+        assert!(err.contains("within the 3 bytes"), "{err}");
+        let err = unpack(&packed(&[1], b"abc")).unwrap_err();
+        assert!(err.contains("ends at 1 but 3 bytes"), "{err}");
     }
 }

@@ -128,6 +128,18 @@ impl Mailbox {
             })
     }
 
+    /// Reserves up to `wanted` slots at once, as many as are free; returns how many.
+    pub fn reserve_many(&self, wanted: usize) -> Result<usize, Refused> {
+        let free = |n: usize| self.capacity.saturating_sub(n).min(wanted);
+        let before = self
+            .occupied
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n & CLOSED == 0).then(|| n + free(n))
+            })
+            .map_err(|_| Refused::Closed)?;
+        Ok(free(before))
+    }
+
     /// Frees `slots` reserved slots that will not be delivered into.
     pub fn free_slots(&self, slots: usize) {
         if slots > 0 {
@@ -294,6 +306,19 @@ mod tests {
         mailbox.send(msg(2)).unwrap();
         assert_eq!(mailbox.reserve().err(), Some(Refused::Full));
         assert_eq!(mailbox.len(), 2);
+    }
+
+    #[test]
+    fn a_reservation_of_many_takes_what_is_free() {
+        let mailbox = Mailbox::new(5);
+        mailbox.send(msg(1)).unwrap();
+        assert_eq!(mailbox.reserve_many(3), Ok(3));
+        assert_eq!(mailbox.reserve_many(3), Ok(1), "one slot was left");
+        assert_eq!(mailbox.reserve_many(3), Ok(0));
+        mailbox.free_slots(4);
+        assert_eq!(mailbox.reserve(), Ok(()));
+        mailbox.close();
+        assert_eq!(mailbox.reserve_many(1), Err(Refused::Closed));
     }
 
     #[test]
