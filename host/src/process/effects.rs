@@ -68,30 +68,14 @@ impl StepCtx {
             .get_or_insert_with(|| Box::new(WasiState::new(grants)))
     }
 
-    /// The mailbox of process `to`. Pids are never reused, so the mailbox of the last receiver
-    /// is kept: a process that ended has its mailbox closed, which a reservation reports.
-    fn mailbox_of(&mut self, to: Pid) -> Result<Arc<Mailbox>, SendError> {
-        if let Some((pid, mailbox)) = &self.last_receiver
-            && *pid == to
-        {
-            return Ok(mailbox.clone());
-        }
-        let mailbox = match self.effects.pending_mailbox(to) {
-            Some(m) => m.clone(),
-            None => self.shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
-        };
-        self.last_receiver = Some((to, mailbox.clone()));
-        Ok(mailbox)
-    }
-
     /// Records a message to `to`, reserving its slot in the receiver's mailbox now.
     fn queue(&mut self, to: Pid, payload: Vec<u8>) -> Result<(), SendError> {
-        let mailbox = self.mailbox_of(to)?;
+        let mailbox = mailbox_of(&mut self.last_receiver, &self.effects, &self.shared, to)?;
         mailbox.reserve().map_err(|e| match e {
             Refused::Full => SendError::MailboxFull,
             Refused::Closed => SendError::NoSuchProcess,
         })?;
-        let receiver = self.effects.reserved_in(to, &mailbox, 1);
+        let receiver = self.effects.reserved_in(to, mailbox, 1);
         let sender = self.pid.0;
         self.effects
             .items
@@ -102,14 +86,14 @@ impl StepCtx {
     /// Records the messages `payloads` holds to `to`, as many as its mailbox has room for from
     /// the first; returns how many.
     fn queue_many(&mut self, to: Pid, payloads: &[&[u8]]) -> Result<u32, SendError> {
-        let mailbox = self.mailbox_of(to)?;
+        let mailbox = mailbox_of(&mut self.last_receiver, &self.effects, &self.shared, to)?;
         let granted = mailbox
             .reserve_many(payloads.len())
             .map_err(|_| SendError::NoSuchProcess)?;
         if granted == 0 {
             return Ok(0);
         }
-        let receiver = self.effects.reserved_in(to, &mailbox, granted);
+        let receiver = self.effects.reserved_in(to, mailbox, granted);
         let sender = self.pid.0;
         self.effects
             .items
@@ -373,6 +357,25 @@ impl RuntimeHost for StepCtx {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     }
+}
+
+/// The mailbox of process `to`, kept in `last` (the store's last receiver). Pids are never
+/// reused, so that mailbox stays the right one: a process that ended has its mailbox closed,
+/// which a reservation reports. Borrowed, not cloned: a send costs no reference count.
+fn mailbox_of<'a>(
+    last: &'a mut Option<(Pid, Arc<Mailbox>)>,
+    effects: &Effects,
+    shared: &Shared,
+    to: Pid,
+) -> Result<&'a Arc<Mailbox>, SendError> {
+    if !matches!(last, Some((pid, _)) if *pid == to) {
+        let mailbox = match effects.pending_mailbox(to) {
+            Some(m) => m.clone(),
+            None => shared.mailbox(to).ok_or(SendError::NoSuchProcess)?,
+        };
+        *last = Some((to, mailbox));
+    }
+    Ok(&last.as_ref().expect("just set").1)
 }
 
 /// The payloads `send-many` was given, each a slice of its buffer; an error names what is wrong
