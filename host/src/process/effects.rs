@@ -105,7 +105,7 @@ impl StepCtx {
     }
 
     /// Checks a message's size against the policy and the call's total.
-    fn check_size(&mut self, bytes: usize) -> anyhow::Result<()> {
+    fn check_size(&self, bytes: usize) -> anyhow::Result<()> {
         if bytes > self.max_message_bytes {
             anyhow::bail!(
                 "sent a message of {bytes} bytes, over its policy's max_message_kib ({} bytes)",
