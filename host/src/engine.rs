@@ -188,11 +188,13 @@ impl Engine {
             .epoch_interruption(config.time_limits)
             .memory_reservation(config.max_memory_bytes as u64)
             .max_wasm_stack(1 << 20)
-            // Initialise linear memory by copying the data segments, not by mapping a
-            // copy-on-write image: an instance of a new version landing on a slot another
-            // module used would remap it, and every remap is a TLB shootdown across cores.
-            // Upgrade of 1,000 processes 56 -> 21 ms, p99 pause 243 -> 81 µs (BENCHMARKS.md).
-            .memory_init_cow(false)
+            // Initialise linear memory from a copy-on-write image of the data segments: a
+            // slot that last held the same module needs nothing mapped or copied, and its
+            // reset rewrites only the pages the instance wrote. (Copying the segments instead
+            // won while every instance of a swap wave took a slot another version had used, each
+            // remap a TLB shootdown; since a wave reuses a few warm slots, mapping wins: p99
+            // swap pause at 1,000 processes 84 -> 48 µs in interleaved runs, BENCHMARKS.md.)
+            .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&wasm)
             .map_err(wt)
