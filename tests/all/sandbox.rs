@@ -3,8 +3,8 @@
 //! Limits come in obeyed/violated pairs.
 
 use hotswap::{
-    DeployError, DeployOptions, DirGrant, Grants, Host, HostEvent, Pid, Policy, Restart, SendError,
-    SpawnError,
+    DeployError, DeployOptions, DirGrant, Grants, Host, HostConfig, HostEvent, Pid, Policy,
+    Restart, SendError, SpawnError,
 };
 use hotswap_artifacts as guests;
 use serde_json::json;
@@ -573,4 +573,41 @@ async fn directory_grants_stay_inside_the_hosts_dirs_root() {
     .await;
     assert_eq!(lines, ["write ok"]);
     assert!(root.path().join("files/out.txt").exists());
+}
+
+/// Expectation: an instance's memory is wiped before its pool slot serves anyone else. With no
+/// warm instances kept, every step instantiates into the slot the last one left; what one process
+/// hid in its linear memory (a static and the heap) is not there for the next process, nor for
+/// its own next step. The hiding step finding its own copies shows that the scan works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_slot_keeps_nothing_of_the_instance_that_used_it_before() {
+    const SECRET: &str = "hotswap-isolation-7f3a9c";
+    let host = Host::new(HostConfig {
+        max_cached_instances: 0,
+        ..HostConfig::default()
+    })
+    .expect("host starts");
+    deploy(&host, "snoop", guests::SNOOP).await;
+    let a = host.spawn("snoop", b"").await.unwrap();
+    send(&host, a, json!({ "hide": SECRET }));
+    wait_steps(&host, a, 1).await;
+    let own = state(&host, a).await["found"].as_u64().unwrap();
+    assert!(own >= 17, "the hiding step sees its 17 copies, found {own}");
+
+    let created = host.instances_created();
+    let b = host.spawn("snoop", b"").await.unwrap();
+    send(&host, b, json!({ "seek": SECRET }));
+    wait_steps(&host, b, 1).await;
+    assert_eq!(state(&host, b).await["found"], 0, "another process's step");
+    send(&host, a, json!({ "seek": SECRET }));
+    wait_steps(&host, a, 2).await;
+    assert_eq!(
+        state(&host, a).await["found"],
+        0,
+        "the same process's next step"
+    );
+    assert!(
+        host.instances_created() >= created + 2,
+        "both seeking steps ran in new instances"
+    );
 }
