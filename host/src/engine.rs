@@ -115,7 +115,10 @@ pub struct EngineConfig {
     /// Enforce each policy's time per call with epoch interruption. Turning it off saves the
     /// epoch checks in compiled code (see BENCHMARKS.md) but lets a looping guest hold a thread.
     pub time_limits: bool,
-    /// How many instances may be alive at once (size of the pooling allocator).
+    /// How many instances may be alive at once (size of the pooling allocator). Each live
+    /// instance takes about six memory mappings (its memory's copy-on-write image among them),
+    /// and Linux allows a process 65,530 (`vm.max_map_count`): keep all hosts of one OS process
+    /// under about 10,000 live instances in all.
     pub max_live_instances: u32,
     /// Where compiled components are kept across restarts (`None`: only in memory).
     pub cache_dir: Option<PathBuf>,
@@ -193,7 +196,9 @@ impl Engine {
             // reset rewrites only the pages the instance wrote. (Copying the segments instead
             // won while every instance of a swap wave took a slot another version had used, each
             // remap a TLB shootdown; since a wave reuses a few warm slots, mapping wins: p99
-            // swap pause at 1,000 processes 84 -> 48 µs in interleaved runs, BENCHMARKS.md.)
+            // swap pause at 1,000 processes 84 -> 42-55 µs in two interleaved runs, even in a
+            // third (BENCHMARKS.md). The price: about six memory mappings per live instance
+            // instead of three.)
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&wasm)
