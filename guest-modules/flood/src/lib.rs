@@ -54,6 +54,7 @@ impl Process for Flood {
                 Ok(()) => job.count -= 1,
                 Err(SendError::MailboxFull) => return Ok(Next::after(job, 1)),
                 Err(SendError::NoSuchProcess) => return Ok(Next::stop(job)),
+                Err(e @ SendError::Unencodable) => return Err(e.to_string()),
             }
         }
         Ok(Next::after(job, 0))

@@ -259,6 +259,9 @@ pub enum SendError {
     NoSuchProcess,
     /// The receiver's mailbox is full; nothing was queued.
     MailboxFull,
+    /// The message could not be encoded (its `Serialize` failed, or the encoding cannot express
+    /// it, as JSON cannot a map with non-string keys); nothing was queued.
+    Unencodable,
 }
 
 impl fmt::Display for SendError {
@@ -266,6 +269,7 @@ impl fmt::Display for SendError {
         f.write_str(match self {
             SendError::NoSuchProcess => "no such process",
             SendError::MailboxFull => "mailbox full",
+            SendError::Unencodable => "the message cannot be encoded",
         })
     }
 }
@@ -281,7 +285,8 @@ pub fn self_pid() -> Pid {
 /// Sends `msg` (as JSON) to `to` when this step commits.
 ///
 /// # Errors
-/// When `to` is not alive or its mailbox is full; nothing is queued then.
+/// When `to` is not alive, its mailbox is full or `msg` cannot be encoded; nothing is queued
+/// then.
 pub fn send<T: Serialize + ?Sized>(to: Pid, msg: &T) -> Result<(), SendError> {
     send_as(Encoding::Json, to, msg)
 }
@@ -290,13 +295,14 @@ pub fn send<T: Serialize + ?Sized>(to: Pid, msg: &T) -> Result<(), SendError> {
 /// commits.
 ///
 /// # Errors
-/// When `to` is not alive or its mailbox is full; nothing is queued then.
+/// When `to` is not alive, its mailbox is full or `msg` cannot be encoded; nothing is queued
+/// then.
 pub fn send_as<T: Serialize + ?Sized>(
     encoding: Encoding,
     to: Pid,
     msg: &T,
 ) -> Result<(), SendError> {
-    let payload = encoding.encode(msg).map_err(|_| SendError::NoSuchProcess)?;
+    let payload = encoding.encode(msg).map_err(|_| SendError::Unencodable)?;
     send_raw(to, &payload)
 }
 
@@ -323,7 +329,8 @@ impl From<rt::SendError> for SendError {
 /// not; [`send`] would have answered [`SendError::MailboxFull`] for the next).
 ///
 /// # Errors
-/// [`SendError::NoSuchProcess`] when `to` is not alive (nothing is queued).
+/// [`SendError::NoSuchProcess`] when `to` is not alive, [`SendError::Unencodable`] when one of
+/// `msgs` cannot be encoded (nothing is queued either way).
 pub fn send_many<T: Serialize>(
     to: Pid,
     msgs: impl IntoIterator<Item = T>,
@@ -334,7 +341,8 @@ pub fn send_many<T: Serialize>(
 /// [`send_many`] in `encoding` (the receiver's [`Process::ENCODING`]).
 ///
 /// # Errors
-/// [`SendError::NoSuchProcess`] when `to` is not alive (nothing is queued).
+/// [`SendError::NoSuchProcess`] when `to` is not alive, [`SendError::Unencodable`] when one of
+/// `msgs` cannot be encoded (nothing is queued either way).
 pub fn send_many_as<T: Serialize>(
     encoding: Encoding,
     to: Pid,
@@ -347,7 +355,7 @@ pub fn send_many_as<T: Serialize>(
     for msg in msgs {
         encoding
             .encode_into(&msg, &mut packed.bytes)
-            .map_err(|_| SendError::NoSuchProcess)?;
+            .map_err(|_| SendError::Unencodable)?;
         packed.ends.push(packed.bytes.len() as u32);
     }
     rt::send_many(to.0, &packed)

@@ -66,7 +66,8 @@ impl Process for Ticker {
                     match send(server, &wall_now()) {
                         Ok(()) => state.sent += 1,
                         Err(SendError::NoSuchProcess) => state.server = None,
-                        Err(SendError::MailboxFull) => {}
+                        // A timestamp always encodes.
+                        Err(SendError::MailboxFull | SendError::Unencodable) => {}
                     }
                 }
                 let interval = state.interval_ms;
