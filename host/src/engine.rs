@@ -338,9 +338,9 @@ impl Engine {
     /// Instantiates a prepared component in a fresh store for process `ctx.pid`, with a time
     /// limit of `step_time` per call.
     ///
-    /// Time is counted in epoch ticks: at every tick a running call yields to the tokio runtime
-    /// (so a long call shares its worker thread with other processes instead of blocking it),
-    /// and once it has run `step_time` it is interrupted.
+    /// Time is counted in epoch ticks: at every tick but the first a running call yields to the
+    /// tokio runtime (so a long call shares its worker thread with other processes instead of
+    /// blocking it), and once it has run `step_time` it is interrupted.
     ///
     /// # Errors
     /// When the pool is exhausted or the component's start-up code traps.
@@ -361,6 +361,12 @@ impl Engine {
                 ctx.ticks += 1;
                 Ok(if ctx.ticks >= ctx.max_ticks {
                     UpdateDeadline::Interrupt
+                } else if ctx.ticks == 1 {
+                    // The first tick comes anywhere from 0 to one tick after the call began: a
+                    // short call that happens to straddle it must not go to the back of the
+                    // runtime's queue (behind a whole deploy wave, milliseconds), so a call
+                    // yields only once it has run at least one full tick.
+                    UpdateDeadline::Continue(1)
                 } else {
                     UpdateDeadline::Yield(1)
                 })

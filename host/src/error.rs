@@ -43,14 +43,24 @@ pub enum DeployError {
     /// No module by that name is loaded.
     #[error("no module named `{0}` is loaded: deploy it first")]
     UnknownModule(String),
-    /// No such version of the module.
-    #[error("module `{name}` has no version {version}")]
+    /// No such version of the module (a rollback from its first version asks for version 0).
+    #[error("{}", unknown_version(name, *version, *latest))]
     UnknownVersion {
         /// The module.
         name: String,
         /// The version asked for.
         version: u32,
+        /// Its newest version: versions 1 to `latest` exist.
+        latest: u32,
     },
+}
+
+fn unknown_version(name: &str, version: u32, latest: u32) -> String {
+    if version == 0 {
+        format!("module `{name}` is on its first version: there is no earlier one to roll back to")
+    } else {
+        format!("module `{name}` has no version {version}: its versions are 1 to {latest}")
+    }
 }
 
 /// Why a message could not be queued.

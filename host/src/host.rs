@@ -523,6 +523,7 @@ impl Host {
                 .ok_or(DeployError::UnknownVersion {
                     name: name.to_owned(),
                     version: number,
+                    latest: entry.versions.len() as u32,
                 })?;
             entry.current = number;
             let pids = entry.pids.clone();

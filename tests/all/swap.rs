@@ -239,6 +239,17 @@ async fn rollback_converts_state_down_through_the_version_it_leaves() {
     // New processes start on the rolled-back version too.
     let fresh = host.spawn("counter", b"").await.unwrap();
     assert_eq!(version(&host, fresh).await, 1);
+
+    // Nothing lies before the first version, nor after the last: refused, nothing changes.
+    for (to, says) in [
+        (None, "is on its first version: there is no earlier one"),
+        (Some(3), "has no version 3: its versions are 1 to 2"),
+    ] {
+        let err = host.rollback("counter", to).await.unwrap_err().to_string();
+        assert!(err.contains(says), "{err}");
+    }
+    assert_eq!(host.modules().await[0].current, 1);
+    assert_eq!(state(&host, pid).await, json!({"count": 1}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
