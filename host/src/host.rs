@@ -26,6 +26,7 @@ use crate::registry::{ModuleInfo, Registry, VersionInfo};
 use crate::store::{DataDir, ModuleRecord, RegistryFile, VersionRecord};
 
 mod deploy;
+mod resume;
 
 pub use deploy::{DeployOptions, Moved, Stayed, SwapReport};
 
@@ -199,6 +200,13 @@ impl Host {
         runtime.spawn(release_dormant_on_shutdown(Arc::downgrade(&shared)));
         let host = Self { shared };
         host.restore()?;
+        let resumed = host.resume_processes()?;
+        if resumed > 0 {
+            tracing::info!(
+                processes = resumed,
+                "resumed the processes the last shutdown saved"
+            );
+        }
         Ok(host)
     }
 
@@ -293,6 +301,11 @@ impl Host {
             .load(Ordering::Relaxed)
     }
 
+    /// Live processes, without asking any of them (unlike [`Host::processes`]).
+    pub fn process_count(&self) -> usize {
+        self.shared.processes.len()
+    }
+
     /// Events from now on: output, crashes, reverts, exits. A subscriber that falls more than
     /// 65,536 events behind misses the oldest ones (and is told so by the channel).
     pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {
@@ -331,9 +344,11 @@ impl Host {
     }
 
     /// Stops every process (each after the step in flight) and waits until all have ended.
-    /// Processes spawned meanwhile are stopped too.
+    /// Processes spawned meanwhile are stopped too. A host with a data directory saves its
+    /// processes there first, and the next host started on it resumes them (`host/resume.rs`).
     pub async fn shutdown(&self) {
         self.shared.bury_retired();
+        self.save_processes().await;
         // Each process is told once (one in a long step would otherwise queue a stop request
         // per round): pids below `told` were, and only processes spawned since are looked for.
         let mut told = 0;

@@ -7,9 +7,12 @@
 //! DATA/registry.json         { "modules": { "counter": { "current": 2, "versions": [{"sha256": ..., "policy": {...}}] } } }
 //! DATA/modules/<sha256>.wasm the components, as uploaded
 //! DATA/compiled/<sha256>.cwasm (+ .cwasm.sha256)  compiled by this host, reused after a restart
+//! DATA/processes.json        the processes a graceful shutdown saved (pid, version, state, mailbox);
+//!                            the next start resumes them and removes the file
 //! ```
 //!
-//! Processes are not persisted: a restarted host has its modules and versions back, not its processes.
+//! Processes are saved only by a graceful shutdown (`Host::shutdown`, SIGINT/SIGTERM to `serve`):
+//! a host that is killed has its modules and versions back at its next start, not its processes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +51,18 @@ pub struct VersionRecord {
     /// The policy it was deployed with.
     #[serde(default)]
     pub policy: crate::policy::Policy,
+}
+
+/// `processes.json`: what a graceful shutdown saved, for the next start to resume.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ProcessesFile {
+    /// The next pid the host would have given: pids are never reused.
+    pub next_pid: u64,
+    /// Registered names.
+    pub names: BTreeMap<String, crate::Pid>,
+    /// Who monitored whom: (target, watchers).
+    pub monitors: Vec<(crate::Pid, Vec<crate::Pid>)>,
+    pub processes: Vec<crate::process::Saved>,
 }
 
 impl DataDir {
@@ -160,6 +175,48 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RegistryFile::default()),
             Err(e) => Err(e).with_context(|| format!("failed to read {}", path.display())),
         }
+    }
+
+    /// Writes `processes.json`.
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub(crate) fn save_processes(&self, file: &ProcessesFile) -> anyhow::Result<()> {
+        let json = serde_json::to_vec(file).context("failed to encode the saved processes")?;
+        write_atomic(&self.processes_path(), &json)
+    }
+
+    /// Reads `processes.json`, if a shutdown left one.
+    ///
+    /// # Errors
+    /// When it exists but cannot be read or parsed: the host must not start without the
+    /// processes it holds (nor overwrite them at its next shutdown).
+    pub(crate) fn load_processes(&self) -> anyhow::Result<Option<ProcessesFile>> {
+        let path = self.processes_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
+                format!(
+                    "{} (the processes the last shutdown saved) is not valid; move it aside to \
+                     start without them",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("failed to read {}", path.display())),
+        }
+    }
+
+    /// Removes `processes.json` once its processes run again.
+    ///
+    /// # Errors
+    /// When it cannot be removed (the next start would resume the same processes twice).
+    pub(crate) fn remove_processes(&self) -> anyhow::Result<()> {
+        let path = self.processes_path();
+        std::fs::remove_file(&path).with_context(|| format!("failed to remove {}", path.display()))
+    }
+
+    fn processes_path(&self) -> PathBuf {
+        self.root.join("processes.json")
     }
 
     /// Replaces `registry.json`.

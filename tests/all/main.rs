@@ -10,6 +10,7 @@ mod contract;
 mod conversation;
 mod failures;
 mod load;
+mod restart;
 mod sandbox;
 mod serve;
 mod spawn;

@@ -1,6 +1,6 @@
 //! `hotswap serve` driven by separate CLI invocations, as an operator or a deploy pipeline would:
 //! the seed scenario end to end, authentication, refused uploads, dry runs, atomic deploys,
-//! rollback, and a restart that restores modules from the data dir without recompiling.
+//! rollback, and a restart that restores modules (without recompiling) and resumes processes.
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -220,17 +220,31 @@ fn bad_uploads_are_refused_with_precise_messages() {
 }
 
 #[test]
-fn restarted_host_restores_modules_without_recompiling() {
+fn restarted_host_restores_modules_without_recompiling_and_resumes_processes() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     server.ok(&["deploy", "counter", guests::COUNTER_V1]);
     server.ok(&["deploy", "counter", guests::COUNTER_V2]);
     server.ok(&["deploy", "ticker", guests::TICKER]);
     server.ok(&["rollback", "counter"]);
+    server.ok(&["spawn", "counter"]);
+    server.ok(&["send", "1", "a"]);
+    server.ok(&["send", "1", "b"]);
+    server.wait_log("received message \"b\"");
     let before: Vec<ModuleInfo> = server.json(&["modules"]);
+    let ps_before: Vec<ProcessInfo> = server.json(&["ps"]);
     server.stop();
 
     let server = Server::start(dir.path());
+    // The process was saved at shutdown and resumed: same pid, version and counts.
+    let ps_after: Vec<ProcessInfo> = server.json(&["ps"]);
+    let summary_ps = |ps: &[ProcessInfo]| -> Vec<(u64, String, u32, u64, u64)> {
+        ps.iter()
+            .map(|p| (p.pid.0, p.module.clone(), p.version, p.steps, p.messages_in))
+            .collect()
+    };
+    assert_eq!(summary_ps(&ps_after), summary_ps(&ps_before));
+    assert_eq!(summary_ps(&ps_after)[0].4, 2);
     let after: Vec<ModuleInfo> = server.json(&["modules"]);
     let summary = |m: &[ModuleInfo]| -> Vec<(String, u32, Vec<String>)> {
         m.iter()

@@ -11,7 +11,8 @@ use crate::store::DataDir;
 use crate::{Host, HostConfig};
 
 /// Run the long-running host: modules persist in the data dir, the control API listens on
-/// loopback, and every request needs the token `serve` stores in the data dir.
+/// loopback, and every request needs the token `serve` stores in the data dir. SIGINT/SIGTERM
+/// save every process (state, mailbox, names) in the data dir; the next `serve` resumes them.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  hotswap serve &\n  hotswap examples --out ex\n  hotswap deploy counter ex/counter-v1.wasm\n  hotswap spawn counter\n  hotswap logs -f"
@@ -56,18 +57,33 @@ impl Serve {
         let url = format!("http://{}", listener.local_addr()?);
         data.write_address(&url)?;
         let modules = host.modules().await.len();
+        let resumed = host.process_count();
         let (compiled, cached) = host.compile_stats();
         eprintln!(
-            "hotswap serving on {url}; data dir {} ({modules} modules restored: {cached} from the compiled cache, {compiled} compiled); token in {}",
+            "hotswap serving on {url}; data dir {} ({modules} modules restored: {cached} from the compiled cache, {compiled} compiled; {resumed} processes resumed); token in {}",
             dir.display(),
             dir.join("token").display()
         );
-        let app = router(ApiState::new(host, &token, self.max_upload_mib << 20));
+        let app = router(ApiState::new(
+            host.clone(),
+            &token,
+            self.max_upload_mib << 20,
+        ));
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown())
             .await
             .context("the control API failed")?;
-        eprintln!("hotswap stopped");
+        // No request comes in any more: save the processes for the next start.
+        let processes = host.process_count();
+        host.shutdown().await;
+        if processes > 0 {
+            eprintln!(
+                "hotswap stopped; {processes} processes saved in {}, the next start resumes them",
+                dir.join("processes.json").display()
+            );
+        } else {
+            eprintln!("hotswap stopped");
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

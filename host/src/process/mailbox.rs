@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use super::{Control, Process};
-use crate::engine::{Batch, Message};
+use crate::engine::{Batch, Down, Message};
 
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +230,32 @@ impl Mailbox {
         }
         self.occupied.fetch_sub(taken, Ordering::AcqRel);
         taken
+    }
+
+    /// Refuses everything from now on, and gives back the messages and `down` events still
+    /// queued (other control requests are dropped, which answers their senders).
+    pub fn close_and_take(&self) -> (Vec<Message>, Vec<Down>) {
+        self.occupied.fetch_or(CLOSED, Ordering::AcqRel);
+        let mut inner = self.lock();
+        let downs = inner
+            .control
+            .drain(..)
+            .filter_map(|c| match c {
+                Control::Down(down) => Some(down),
+                _ => None,
+            })
+            .collect();
+        (std::mem::take(&mut inner.messages).into(), downs)
+    }
+
+    /// Queues the messages of a resumed process, over the cap if they were (they were queued
+    /// before a shutdown; none may be lost).
+    pub fn restore(&self, messages: impl IntoIterator<Item = Message>) {
+        let mut inner = self.lock();
+        let before = inner.messages.len();
+        inner.messages.extend(messages);
+        self.occupied
+            .fetch_add(inner.messages.len() - before, Ordering::AcqRel);
     }
 
     /// Refuses everything from now on; returns how many messages were left undelivered.

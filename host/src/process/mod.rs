@@ -150,6 +150,50 @@ pub(crate) enum Control {
     Down(Down),
     /// End the process.
     Stop,
+    /// The host is shutting down to resume its processes at its next start: report on `frozen`
+    /// and step no more; once `save` says every process is frozen (so no step anywhere can queue
+    /// a message any more), hand over the process on `saved` and end without telling monitors.
+    /// If `save` is dropped instead, carry on.
+    Freeze {
+        frozen: oneshot::Sender<()>,
+        save: oneshot::Receiver<()>,
+        saved: oneshot::Sender<Saved>,
+    },
+}
+
+/// A process as the host saves it at shutdown, to resume it at its next start: same pid, version,
+/// state, queued messages, pending `down` events and what was left of its receive timeout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Saved {
+    pub pid: Pid,
+    pub module: String,
+    pub version: u32,
+    #[serde(with = "hex::serde")]
+    pub state: Vec<u8>,
+    /// Queued messages, oldest first.
+    pub messages: Vec<SavedMessage>,
+    /// Monitored processes that ended before the shutdown, whose `down` was not handled yet.
+    pub downs: Vec<SavedDown>,
+    /// Milliseconds left of the receive timeout, if one was set.
+    pub timeout_ms: Option<u64>,
+    pub steps: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+}
+
+/// A queued message in a [`Saved`] process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SavedMessage {
+    pub sender: u64,
+    #[serde(with = "hex::serde")]
+    pub payload: Vec<u8>,
+}
+
+/// A pending `down` event in a [`Saved`] process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SavedDown {
+    pub pid: Pid,
+    pub reason: String,
 }
 
 /// One process's answer to [`Control::Swap`].
@@ -196,6 +240,7 @@ impl Spawning {
             messages_in: 0,
             messages_out: 0,
             last_error: None,
+            saved: false,
         }
     }
 }
@@ -245,6 +290,8 @@ pub(crate) struct Process {
     messages_in: u64,
     messages_out: u64,
     last_error: Option<String>,
+    /// Handed to the host at shutdown ([`Control::Freeze`]): it ends without telling monitors.
+    saved: bool,
 }
 
 impl Process {
@@ -262,6 +309,65 @@ impl Process {
         self.deadline = init
             .timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
+    }
+
+    /// Starts from where a saved process was (see [`Saved`]); its queued messages are already
+    /// back in its mailbox.
+    pub fn resume(&mut self, saved: &Saved) {
+        self.state = saved.state.clone();
+        self.deadline = saved
+            .timeout_ms
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        self.steps = saved.steps;
+        self.messages_in = saved.messages_in;
+        self.messages_out = saved.messages_out;
+    }
+
+    /// Hands the process over for saving: its state, and its mailbox, which closes.
+    fn save(&mut self) -> Saved {
+        let (queued, queued_downs) = self.mailbox.close_and_take();
+        let mut messages = Vec::new();
+        let mut downs = Vec::new();
+        let mut timed_out = false;
+        for event in self.pending.drain(..) {
+            match event {
+                Event::Message(m) => messages.push(m),
+                Event::Down(d) => downs.push(d),
+                Event::Timeout => timed_out = true,
+            }
+        }
+        messages.extend(queued);
+        downs.extend(queued_downs);
+        let timeout_ms = if timed_out {
+            Some(0)
+        } else {
+            self.deadline
+                .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64)
+        };
+        Saved {
+            pid: self.pid,
+            module: self.version.module.to_string(),
+            version: self.version.number,
+            state: std::mem::take(&mut self.state),
+            messages: messages
+                .into_iter()
+                .map(|m| SavedMessage {
+                    sender: m.sender,
+                    payload: m.payload,
+                })
+                .collect(),
+            downs: downs
+                .into_iter()
+                .map(|d| SavedDown {
+                    pid: Pid(d.pid),
+                    reason: d.reason,
+                })
+                .collect(),
+            timeout_ms,
+            steps: self.steps,
+            messages_in: self.messages_in,
+            messages_out: self.messages_out,
+        }
     }
 
     /// Starts the task of a process that begins from [`Process::initialized`].
@@ -630,6 +736,19 @@ impl Process {
                     undelivered: self.mailbox.len(),
                 });
             }
+            Control::Freeze {
+                frozen,
+                save,
+                saved,
+            } => {
+                let _ = frozen.send(());
+                if save.await.is_err() {
+                    return Flow::Continue;
+                }
+                let _ = saved.send(self.save());
+                self.saved = true;
+                return Flow::Exit(ExitReason::Stopped { undelivered: 0 });
+            }
         }
         Flow::Continue
     }
@@ -743,6 +862,11 @@ impl Process {
         self.unpark();
         self.mailbox.close();
         self.shared.forget(self.pid, &self.version.module);
+        if self.saved {
+            // Not an end: the process resumes when the host next starts.
+            tracing::debug!(pid = %self.pid, "process saved");
+            return;
+        }
         self.shared.notify_monitors(self.pid, &reason);
         tracing::debug!(pid = %self.pid, ?reason, "process exited");
         self.shared.emit(HostEvent::Exited {
