@@ -306,6 +306,11 @@ impl Host {
         self.shared.processes.len()
     }
 
+    /// Loaded modules, without asking any process (unlike [`Host::modules`]).
+    pub fn module_count(&self) -> usize {
+        self.shared.registry.lock().len()
+    }
+
     /// Events from now on: output, crashes, reverts, exits. A subscriber that falls more than
     /// 65,536 events behind misses the oldest ones (and is told so by the channel).
     pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {

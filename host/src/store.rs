@@ -54,7 +54,7 @@ pub struct VersionRecord {
 }
 
 /// `processes.json`: what a graceful shutdown saved, for the next start to resume.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ProcessesFile {
     /// The next pid the host would have given: pids are never reused.
     pub next_pid: u64,

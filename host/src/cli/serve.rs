@@ -56,7 +56,8 @@ impl Serve {
             .with_context(|| format!("failed to listen on {}", self.listen))?;
         let url = format!("http://{}", listener.local_addr()?);
         data.write_address(&url)?;
-        let modules = host.modules().await.len();
+        // Counted without waking the resumed processes (`modules()` asks each of them).
+        let modules = host.module_count();
         let resumed = host.process_count();
         let (compiled, cached) = host.compile_stats();
         eprintln!(

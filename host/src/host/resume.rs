@@ -164,32 +164,36 @@ impl Host {
         let count = file.processes.len();
         // Every process is in the tables before any runs: a first step may send to any of them.
         let mut resumed = Vec::with_capacity(count);
-        for (saved, version) in file.processes.into_iter().zip(versions) {
-            let mailbox = Mailbox::new(version.policy.mailbox);
-            mailbox.restore(saved.messages.iter().map(|m| Message {
-                sender: m.sender,
-                payload: m.payload.clone(),
-            }));
-            for down in &saved.downs {
-                let _ = mailbox.control(Control::Down(Down {
-                    pid: down.pid.0,
-                    reason: down.reason.clone(),
+        {
+            let mut modules = shared.registry.lock();
+            for (mut saved, version) in file.processes.into_iter().zip(versions) {
+                let mailbox = Mailbox::new(version.policy.mailbox);
+                mailbox.restore(saved.messages.drain(..).map(|m| Message {
+                    sender: m.sender,
+                    payload: m.payload,
                 }));
+                for down in saved.downs.drain(..) {
+                    let _ = mailbox.control(Control::Down(Down {
+                        pid: down.pid.0,
+                        reason: down.reason,
+                    }));
+                }
+                if let Some(entry) = modules.get_mut(&saved.module) {
+                    entry.pids.insert(saved.pid);
+                }
+                shared.processes.insert(saved.pid, mailbox.clone());
+                let spawning = Spawning {
+                    pid: saved.pid,
+                    version,
+                    mailbox,
+                };
+                resumed.push((spawning, saved));
             }
-            let spawning = Spawning {
-                pid: saved.pid,
-                version,
-                mailbox: mailbox.clone(),
-            };
-            if let Some(entry) = shared.registry.lock().get_mut(&saved.module) {
-                entry.pids.insert(saved.pid);
-            }
-            shared.processes.insert(saved.pid, mailbox.clone());
-            resumed.push((spawning, saved, mailbox));
         }
-        for (spawning, saved, mailbox) in resumed {
+        for (spawning, saved) in resumed {
+            let mailbox = spawning.mailbox.clone();
             let mut process = spawning.into_process(shared.clone());
-            process.resume(&saved);
+            process.resume(saved);
             if let Err(process) = mailbox.hold(Box::new(process)) {
                 process.start();
             }

@@ -163,7 +163,7 @@ pub(crate) enum Control {
 
 /// A process as the host saves it at shutdown, to resume it at its next start: same pid, version,
 /// state, queued messages, pending `down` events and what was left of its receive timeout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Saved {
     pub pid: Pid,
     pub module: String,
@@ -182,7 +182,7 @@ pub(crate) struct Saved {
 }
 
 /// A queued message in a [`Saved`] process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SavedMessage {
     pub sender: u64,
     #[serde(with = "hex::serde")]
@@ -190,7 +190,7 @@ pub(crate) struct SavedMessage {
 }
 
 /// A pending `down` event in a [`Saved`] process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SavedDown {
     pub pid: Pid,
     pub reason: String,
@@ -313,8 +313,8 @@ impl Process {
 
     /// Starts from where a saved process was (see [`Saved`]); its queued messages are already
     /// back in its mailbox.
-    pub fn resume(&mut self, saved: &Saved) {
-        self.state = saved.state.clone();
+    pub fn resume(&mut self, saved: Saved) {
+        self.state = saved.state;
         self.deadline = saved
             .timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
