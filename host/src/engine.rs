@@ -28,8 +28,8 @@ mod bindings {
         path: "../wit",
         world: "module",
         anyhow: true,
-        // Guest calls run on a fiber so that a long one yields to the tokio runtime at every
-        // epoch tick instead of holding a worker thread (see `Engine::instantiate`).
+        // `call_*` run a guest call on a fiber, where a long one yields to the tokio runtime at
+        // every epoch tick; `func_*().call` runs it directly (see `Instance`).
         exports: { default: async },
         // A send over the policy's message limits fails the call, as any other broken limit.
         imports: {
@@ -174,7 +174,7 @@ impl Engine {
             .total_core_instances(config.max_live_instances * 4)
             .total_memories(config.max_live_instances * 2)
             .total_tables(config.max_live_instances * 2)
-            // Guest calls run on fibers; a store keeps its fiber stack between calls.
+            // Calls that had to wait run on fibers; such a store keeps its stack between calls.
             .total_stacks(config.max_live_instances)
             .max_memory_size(config.max_memory_bytes)
             // Reset freed memory and tables by rewriting only the pages an instance touched
@@ -327,12 +327,24 @@ impl Engine {
         let mut linker = self.linker.clone();
         crate::wasi::link(&mut linker, grants)
             .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
-        let pre = bindings::ModulePre::new(pre)
-            .map_err(|e| DeployError::Incompatible(format!("{:#}", wt(e))))?;
-        Ok(Prepared { pre, hash })
+        let prepare = |linker: &Linker<StepCtx>| {
+            let pre = linker.instantiate_pre(&component).map_err(wt)?;
+            bindings::ModulePre::new(pre).map_err(wt)
+        };
+        let incompatible = |e: anyhow::Error| DeployError::Incompatible(format!("{e:#}"));
+        let pre = prepare(&linker).map_err(incompatible)?;
+        // Calls run directly on the caller's thread unless the module may touch a directory
+        // (a file's stream can wait, and a call run again must not write twice).
+        let direct = if grants.dirs.is_empty() {
+            crate::wasi::link_direct(&mut linker)
+                .map_err(wt)
+                .and_then(|()| prepare(&linker))
+                .map(Some)
+                .map_err(incompatible)?
+        } else {
+            None
+        };
+        Ok(Prepared { pre, direct, hash })
     }
 
     /// Instantiates a prepared component in a fresh store for process `ctx.pid`, with a time
@@ -341,6 +353,9 @@ impl Engine {
     /// Time is counted in epoch ticks: at every tick but the first a running call yields to the
     /// tokio runtime (so a long call shares its worker thread with other processes instead of
     /// blocking it), and once it has run `step_time` it is interrupted.
+    ///
+    /// The instance runs its calls directly on the caller's thread when it can (see
+    /// [`Instance`]), and on a fiber otherwise.
     ///
     /// # Errors
     /// When the pool is exhausted or the component's start-up code traps.
@@ -352,26 +367,24 @@ impl Engine {
     ) -> anyhow::Result<Instance> {
         self.stats.instantiated.fetch_add(1, Ordering::Relaxed);
         ctx.max_ticks = (step_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        let mut store = Store::new(&self.engine, ctx);
-        store.limiter(|ctx| &mut ctx.limits);
-        if self.config.time_limits {
-            store.set_epoch_deadline(1);
-            store.epoch_deadline_callback(|mut store| {
-                let ctx = store.data_mut();
-                ctx.ticks += 1;
-                Ok(if ctx.ticks >= ctx.max_ticks {
-                    UpdateDeadline::Interrupt
-                } else if ctx.ticks == 1 {
-                    // The first tick comes anywhere from 0 to one tick after the call began: a
-                    // short call that happens to straddle it must not go to the back of the
-                    // runtime's queue (behind a whole deploy wave, milliseconds), so a call
-                    // yields only once it has run at least one full tick.
-                    UpdateDeadline::Continue(1)
-                } else {
-                    UpdateDeadline::Yield(1)
-                })
-            });
+        let time_limits = self.config.time_limits;
+        if let Some(direct) = prepared.direct.as_ref().filter(|_| stack_allows_direct()) {
+            ctx.direct = true;
+            let mut store = new_store(&self.engine, ctx, time_limits);
+            match direct.instantiate(&mut store) {
+                Ok(guest) => {
+                    return Ok(Instance {
+                        store,
+                        guest,
+                        time_limits,
+                        on_fiber: Some(prepared.pre.clone()),
+                    });
+                }
+                Err(e) if e.is::<NeedsFiber>() => ctx = store.into_data().renewed(),
+                Err(e) => return Err(wt(e).context("failed to instantiate component")),
+            }
         }
+        let mut store = new_store(&self.engine, ctx, time_limits);
         let guest = prepared
             .pre
             .instantiate_async(&mut store)
@@ -381,10 +394,64 @@ impl Engine {
         Ok(Instance {
             store,
             guest,
-            time_limits: self.config.time_limits,
+            time_limits,
+            on_fiber: None,
         })
     }
 }
+
+/// A store for one instance: its memory limits and, with time limits on, the epoch callback.
+fn new_store(engine: &wasmtime::Engine, ctx: StepCtx, time_limits: bool) -> Store<StepCtx> {
+    let mut store = Store::new(engine, ctx);
+    store.limiter(|ctx| &mut ctx.limits);
+    if time_limits {
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut store| {
+            let ctx = store.data_mut();
+            ctx.ticks += 1;
+            Ok(if ctx.ticks >= ctx.max_ticks {
+                UpdateDeadline::Interrupt
+            } else if ctx.ticks == 1 {
+                // The first tick comes anywhere from 0 to one tick after the call began: a
+                // short call that happens to straddle it must not go to the back of the
+                // runtime's queue (behind a whole deploy wave, milliseconds), so a call
+                // yields only once it has run at least one full tick.
+                UpdateDeadline::Continue(1)
+            } else if ctx.direct {
+                // A direct call cannot yield: it starts again on a fiber (see `Instance`).
+                return Err(wasmtime::Error::new(NeedsFiber));
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+    }
+    store
+}
+
+/// Native stack a direct call needs on the caller's thread: the guest's own stack limit
+/// (`max_wasm_stack`) plus room for the host functions it calls.
+const DIRECT_STACK: usize = (1 << 20) + (512 << 10);
+
+/// Whether the calling thread has the stack for a direct call. A guest that recursed past the
+/// thread's end would crash the host where a fiber's stack (sized by wasmtime) traps; a thread
+/// with less room (a runtime built with small stacks) runs its guests on fibers.
+fn stack_allows_direct() -> bool {
+    stacker::remaining_stack().is_some_and(|left| left >= DIRECT_STACK)
+}
+
+/// Raised inside a direct call (see [`Instance`]) that would have to wait: a WASI call whose
+/// answer is not ready, or a call that ran a full epoch tick and would now yield. The call is
+/// abandoned (a call's effects only happen when it returns) and run again on a fiber.
+#[derive(Debug)]
+pub(crate) struct NeedsFiber;
+
+impl std::fmt::Display for NeedsFiber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call has to wait, so it runs again on a fiber")
+    }
+}
+
+impl std::error::Error for NeedsFiber {}
 
 /// Writes a compiled component and its sha256 beside it (each through a temporary file and a
 /// rename, so a crash never leaves a half-written artifact under the final name).
@@ -444,7 +511,10 @@ fn check_header(bytes: &[u8]) -> Result<(), DeployError> {
 /// A component compiled, checked against the contract and ready to instantiate cheaply.
 #[derive(Clone)]
 pub struct Prepared {
+    /// Instantiates for calls on a fiber (they may wait for WASI and yield at epoch ticks).
     pre: bindings::ModulePre<StepCtx>,
+    /// Instantiates for direct calls (WASI that never waits), when the grants allow them.
+    direct: Option<bindings::ModulePre<StepCtx>>,
     hash: [u8; 32],
 }
 
@@ -458,10 +528,37 @@ impl Prepared {
 /// One live instance of a module version, with its own store: the unit of isolation.
 ///
 /// After a trap the store is poisoned; callers drop the instance and make a new one.
+///
+/// Calls run directly on the caller's thread (half the cost of a call on a fiber, and no fiber
+/// stack) until one has to wait: a WASI call that is not ready, or a call that has run a full
+/// epoch tick and should yield. That call is abandoned, with its effects (nothing a call does
+/// is carried out before it returns, see `process::effects`, and modules that may touch files
+/// never run directly), and run again from its start in a new instance on a fiber, which the
+/// instance keeps from then on. The time it had run still counts against its limit.
 pub struct Instance {
     store: Store<StepCtx>,
     guest: bindings::Module,
     time_limits: bool,
+    /// While calls run directly: what to instantiate when one has to move to a fiber.
+    on_fiber: Option<bindings::ModulePre<StepCtx>>,
+}
+
+/// One guest call: directly while the instance can, else (or when the direct call has to
+/// wait) on a fiber.
+macro_rules! call {
+    ($self:ident, $name:literal, $func:ident, $call_async:ident ($($arg:expr),*)) => {{
+        $self.arm();
+        if $self.on_fiber.is_some() {
+            let exports = $self.guest.hotswap_process_process();
+            match exports.$func().call(&mut $self.store, ($($arg,)*)) {
+                Err(e) if e.is::<NeedsFiber>() => $self.move_to_fiber().await?,
+                r => return $self.finish(r.map(|(r,)| r), $name),
+            }
+        }
+        let exports = $self.guest.hotswap_process_process();
+        let r = exports.$call_async(&mut $self.store, $($arg),*).await;
+        $self.finish(r, $name)
+    }};
 }
 
 /// The outcome of one guest call: `Err` is a trap or a broken limit (the instance must be
@@ -483,6 +580,26 @@ impl Instance {
         ctx.effects.clear();
     }
 
+    /// Replaces a direct instance whose call has to wait with a new one on a fiber, for the
+    /// call to run again there.
+    async fn move_to_fiber(&mut self) -> anyhow::Result<()> {
+        let pre = self
+            .on_fiber
+            .take()
+            .expect("only a direct instance moves to a fiber");
+        let ctx = self.store.data().renewed();
+        let stats = ctx.shared.engine.stats();
+        stats.instantiated.fetch_add(1, Ordering::Relaxed);
+        let mut store = new_store(self.store.engine(), ctx, self.time_limits);
+        self.guest = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(wt)
+            .context("failed to instantiate component")?;
+        self.store = store;
+        Ok(())
+    }
+
     /// Ends a call: what it wrote to stdout/stderr joins its effects.
     fn finish<T>(&mut self, r: wasmtime::Result<T>, call: &str) -> anyhow::Result<T> {
         self.store.data_mut().collect_output();
@@ -491,46 +608,27 @@ impl Instance {
 
     /// Calls the guest's `init`.
     pub async fn init(&mut self, args: &[u8]) -> CallResult<StepResult> {
-        self.arm();
-        let r = self
-            .guest
-            .hotswap_process_process()
-            .call_init(&mut self.store, args)
-            .await;
-        self.finish(r, "init")
+        call!(self, "init", func_init, call_init(args))
     }
 
     /// Calls the guest's `step`.
     pub async fn step(&mut self, state: &[u8], event: &Event) -> CallResult<StepResult> {
-        self.arm();
-        let r = self
-            .guest
-            .hotswap_process_process()
-            .call_step(&mut self.store, state, event)
-            .await;
-        self.finish(r, "step")
+        call!(self, "step", func_step, call_step(state, event))
     }
 
     /// Calls the guest's `step-batch`.
     pub async fn step_batch(&mut self, state: &[u8], batch: &Batch) -> CallResult<BatchResult> {
-        self.arm();
-        let r = self
-            .guest
-            .hotswap_process_process()
-            .call_step_batch(&mut self.store, state, batch)
-            .await;
-        self.finish(r, "step-batch")
+        call!(
+            self,
+            "step-batch",
+            func_step_batch,
+            call_step_batch(state, batch)
+        )
     }
 
     /// Calls the guest's `migrate`.
     pub async fn migrate(&mut self, change: Change, state: &[u8]) -> CallResult<Vec<u8>> {
-        self.arm();
-        let r = self
-            .guest
-            .hotswap_process_process()
-            .call_migrate(&mut self.store, change, state)
-            .await;
-        self.finish(r, "migrate")
+        call!(self, "migrate", func_migrate, call_migrate(change, state))
     }
 }
 

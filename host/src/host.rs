@@ -291,8 +291,9 @@ impl Host {
     }
 
     /// Instances created so far: one per deploy (its check), per `init` not remembered, per
-    /// swap, per restart after a crash, and per idle process that gets an event without a warm
-    /// instance. A spawn whose `init` is remembered (see [`Host::spawn`]) creates none.
+    /// swap, per restart after a crash, per idle process that gets an event without a warm
+    /// instance, and per call that had to wait and moved to a fiber (see `engine::Instance`). A
+    /// spawn whose `init` is remembered (see [`Host::spawn`]) creates none.
     pub fn instances_created(&self) -> u64 {
         self.shared
             .engine

@@ -23,12 +23,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
-use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable, ResourceType};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView as _};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io as wasi_io, random};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::p2::{
+    DynInputStream, DynOutputStream, DynPollable, OutputStream, Pollable, StreamError,
+};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -67,6 +69,130 @@ pub(crate) fn link(linker: &mut Linker<StepCtx>, grants: &Grants) -> wasmtime::R
         filesystem::preopens::add_to_linker::<StepCtx, WasiFilesystem>(l, |t| t.filesystem())?;
     }
     Ok(())
+}
+
+/// Replaces, in a linker that holds [`link`]'s interfaces, every WASI function wasmtime-wasi
+/// defines as `async` (the blocking stream calls, `poll`, and dropping a stream) with one that
+/// runs without a fiber: it does what is ready at once, and when it would have to wait it fails
+/// the call with [`NeedsFiber`](crate::engine::NeedsFiber), which the engine answers by running
+/// the call again from its start on a fiber. Only for grants whose streams never wait (no
+/// directories): stdio is an in-memory buffer, stdin is empty; a clock's pollable can wait.
+pub(crate) fn link_direct(linker: &mut Linker<StepCtx>) -> wasmtime::Result<()> {
+    use wasi_io::poll::{Host as _, HostPollable};
+    use wasi_io::streams::{HostInputStream, HostOutputStream};
+    type Cx<'a> = wasmtime::StoreContextMut<'a, StepCtx>;
+    type In = Resource<DynInputStream>;
+    type Out = Resource<DynOutputStream>;
+
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance("wasi:io/poll@0.2.12")?;
+    poll.func_wrap(
+        "poll",
+        |mut cx: Cx, (list,): (Vec<Resource<DynPollable>>,)| {
+            Ok((now(table(&mut cx).poll(list))??,))
+        },
+    )?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |mut cx: Cx, (p,): (Resource<DynPollable>,)| now(HostPollable::block(table(&mut cx), p))?,
+    )?;
+    poll.func_wrap(
+        "[method]pollable.ready",
+        |mut cx: Cx, (p,): (Resource<DynPollable>,)| {
+            Ok((now(HostPollable::ready(table(&mut cx), p))??,))
+        },
+    )?;
+
+    let mut streams = linker.instance("wasi:io/streams@0.2.12")?;
+    streams.resource(
+        "input-stream",
+        ResourceType::host::<DynInputStream>(),
+        |mut cx: Cx, rep| now(HostInputStream::drop(table(&mut cx), In::new_own(rep)))?,
+    )?;
+    streams.resource(
+        "output-stream",
+        ResourceType::host::<DynOutputStream>(),
+        |mut cx: Cx, rep| now(HostOutputStream::drop(table(&mut cx), Out::new_own(rep)))?,
+    )?;
+    streams.func_wrap(
+        "[method]input-stream.blocking-read",
+        |mut cx: Cx, (s, len): (In, u64)| {
+            let t = table(&mut cx);
+            let r = now(HostInputStream::blocking_read(t, s, len))?;
+            stream_result(t, r)
+        },
+    )?;
+    streams.func_wrap(
+        "[method]input-stream.blocking-skip",
+        |mut cx: Cx, (s, len): (In, u64)| {
+            let t = table(&mut cx);
+            let r = now(HostInputStream::blocking_skip(t, s, len))?;
+            stream_result(t, r)
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.blocking-write-and-flush",
+        |mut cx: Cx, (s, bytes): (Out, Vec<u8>)| {
+            let t = table(&mut cx);
+            let r = now(HostOutputStream::blocking_write_and_flush(t, s, bytes))?;
+            stream_result(t, r)
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.blocking-write-zeroes-and-flush",
+        |mut cx: Cx, (s, len): (Out, u64)| {
+            let t = table(&mut cx);
+            let r = now(HostOutputStream::blocking_write_zeroes_and_flush(t, s, len))?;
+            stream_result(t, r)
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.blocking-flush",
+        |mut cx: Cx, (s,): (Out,)| {
+            let t = table(&mut cx);
+            let r = now(HostOutputStream::blocking_flush(t, s))?;
+            stream_result(t, r)
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.blocking-splice",
+        |mut cx: Cx, (s, src, len): (Out, In, u64)| {
+            let t = table(&mut cx);
+            let r = now(HostOutputStream::blocking_splice(t, s, src, len))?;
+            stream_result(t, r)
+        },
+    )?;
+    Ok(())
+}
+
+/// The store's WASI resource table.
+fn table<'a>(cx: &'a mut wasmtime::StoreContextMut<'_, StepCtx>) -> &'a mut ResourceTable {
+    &mut cx.data_mut().wasi().table
+}
+
+/// What `future` gives if it is ready now; a future that would wait fails the call with
+/// [`NeedsFiber`](crate::engine::NeedsFiber).
+fn now<F: Future>(future: F) -> wasmtime::Result<F::Output> {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(std::task::Waker::noop()))
+    {
+        Poll::Ready(v) => Ok(v),
+        Poll::Pending => Err(wasmtime::Error::new(crate::engine::NeedsFiber)),
+    }
+}
+
+/// A stream call's result as the guest sees it (a trap stays a trap).
+fn stream_result<T>(
+    table: &mut ResourceTable,
+    r: Result<T, StreamError>,
+) -> wasmtime::Result<(Result<T, wasi_io::streams::StreamError>,)> {
+    use wasi_io::streams::Host as _;
+    match r {
+        Ok(v) => Ok((Ok(v),)),
+        Err(e) => Ok((Err(table.convert_stream_error(e)?),)),
+    }
 }
 
 /// `wasi:io` works on the resource table alone.

@@ -414,6 +414,66 @@ async fn long_steps_on_every_worker_thread_do_not_stop_other_processes() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_has_to_wait_runs_again_on_a_fiber_and_its_effects_happen_once() {
+    // Expectation: guest calls run directly on the worker thread until one has to wait: a step
+    // that spins past an epoch tick (it should yield to other processes) or sleeps on a WASI
+    // clock. That call is abandoned and run again from its start in a new instance on a fiber,
+    // which the process keeps; what it prints and sends happens once.
+    let host = host();
+    let mut events = host.subscribe();
+    let policy = Policy {
+        grants: Grants {
+            clocks: true,
+            ..Grants::default()
+        },
+        ..Policy::default()
+    };
+    deploy_with(&host, "waiter", guests::WAITER, policy).await;
+    deploy(&host, "sink", guests::SINK).await;
+    let sink = host.spawn("sink", b"").await.unwrap();
+    let mut sent = 0;
+    for wait in [json!({"spin_ms": 50}), json!({"sleep_ms": 50})] {
+        // A first message that does not wait leaves the process with a warm, direct instance.
+        let pid = host.spawn("waiter", b"").await.unwrap();
+        send(&host, pid, json!({"notify": sink.0}));
+        wait_steps(&host, pid, 1).await;
+        let before = host.instances_created();
+        let mut msg = wait.clone();
+        msg["notify"] = json!(sink.0);
+        send(&host, pid, msg);
+        send(&host, pid, json!({"notify": sink.0}));
+        wait_steps(&host, pid, 3).await;
+        assert_eq!(state(&host, pid).await, json!(3));
+        assert_eq!(
+            host.instances_created() - before,
+            1,
+            "{wait}: the call moved to a new instance once, and the process kept it"
+        );
+        sent += 3;
+        wait_steps(&host, sink, sent).await;
+        assert_eq!(
+            state(&host, sink).await,
+            json!(sent),
+            "{wait}: each sent once"
+        );
+        for _ in 0..3 {
+            let line = wait_event(&mut events, |e| match e {
+                HostEvent::Output { pid: p, line } if *p == pid => Some(line.clone()),
+                _ => None,
+            })
+            .await;
+            assert_eq!(line, "waited");
+        }
+    }
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, HostEvent::Output { .. }),
+            "a line printed twice: {e:?}"
+        );
+    }
+}
+
 /// The lines the plugin prints while handling `requests`, sent in order and followed by `end`,
 /// whose answer (`unknown request end`) is the last line.
 async fn plugin_output(host: &Host, policy: Policy, requests: &[&str]) -> Vec<String> {

@@ -30,6 +30,8 @@ pub struct StepCtx {
     /// Epoch ticks the current call has run, and how many it may run.
     pub(crate) ticks: u64,
     pub(crate) max_ticks: u64,
+    /// Whether the store's calls run directly rather than on a fiber (see `engine::Instance`).
+    pub(crate) direct: bool,
     grants: Grants,
     wasi: Option<Box<WasiState>>,
     /// Whether the guest has called any import (runtime or WASI) in this store. A fresh
@@ -52,10 +54,32 @@ impl StepCtx {
             max_message_bytes: policy.message_bytes(),
             ticks: 0,
             max_ticks: 0,
+            direct: false,
             grants: policy.grants.clone(),
             wasi: None,
             touched: false,
             last_receiver: None,
+            batch: Batch::default(),
+        }
+    }
+
+    /// The context for a new store that takes over from this one in the middle of a call (see
+    /// `engine::Instance`): the same process, limits and ticks already run, none of the effects
+    /// or WASI state of the abandoned call, and calls on a fiber.
+    pub(crate) fn renewed(&self) -> Self {
+        Self {
+            pid: self.pid,
+            effects: Effects::default(),
+            shared: self.shared.clone(),
+            limits: self.limits.clone(),
+            max_message_bytes: self.max_message_bytes,
+            ticks: self.ticks,
+            max_ticks: self.max_ticks,
+            direct: false,
+            grants: self.grants.clone(),
+            wasi: None,
+            touched: false,
+            last_receiver: self.last_receiver.clone(),
             batch: Batch::default(),
         }
     }
