@@ -373,12 +373,12 @@ impl Engine {
             let mut store = new_store(&self.engine, ctx, time_limits);
             match direct.instantiate(&mut store) {
                 Ok(guest) => {
-                    return Ok(Instance {
+                    return Ok(Instance(Box::new(Live {
                         store,
                         guest,
                         time_limits,
                         on_fiber: Some(prepared.pre.clone()),
-                    });
+                    })));
                 }
                 Err(e) if e.is::<NeedsFiber>() => ctx = store.into_data().renewed(),
                 Err(e) => return Err(wt(e).context("failed to instantiate component")),
@@ -391,12 +391,12 @@ impl Engine {
             .await
             .map_err(wt)
             .context("failed to instantiate component")?;
-        Ok(Instance {
+        Ok(Instance(Box::new(Live {
             store,
             guest,
             time_limits,
             on_fiber: None,
-        })
+        })))
     }
 }
 
@@ -535,7 +535,25 @@ impl Prepared {
 /// is carried out before it returns, see `process::effects`, and modules that may touch files
 /// never run directly), and run again from its start in a new instance on a fiber, which the
 /// instance keeps from then on. The time it had run still counts against its limit.
-pub struct Instance {
+///
+/// Boxed, so that a process that holds no instance (most idle ones) spends one word on it.
+pub struct Instance(Box<Live>);
+
+impl std::ops::Deref for Instance {
+    type Target = Live;
+    fn deref(&self) -> &Live {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Instance {
+    fn deref_mut(&mut self) -> &mut Live {
+        &mut self.0
+    }
+}
+
+/// What an [`Instance`] holds; its methods are the guest calls.
+pub struct Live {
     store: Store<StepCtx>,
     guest: bindings::Module,
     time_limits: bool,
@@ -565,7 +583,7 @@ macro_rules! call {
 /// dropped), `Ok(Err(_))` an error the guest returned (the instance is still good).
 pub type CallResult<T> = anyhow::Result<Result<T, String>>;
 
-impl Instance {
+impl Live {
     /// The per-call context: the calling pid and the effects the call made.
     pub fn ctx(&mut self) -> &mut StepCtx {
         self.store.data_mut()
@@ -661,6 +679,20 @@ pub(crate) fn store_limits(max_memory_bytes: usize) -> StoreLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_calls_need_a_thread_with_room_for_the_guest_stack() {
+        let on_thread = |stack: usize| {
+            std::thread::Builder::new()
+                .stack_size(stack)
+                .spawn(stack_allows_direct)
+                .expect("thread starts")
+                .join()
+                .expect("thread ends")
+        };
+        assert!(!on_thread(1 << 20), "a 1 MiB thread runs guests on fibers");
+        assert!(on_thread(8 << 20), "an 8 MiB thread runs them directly");
+    }
 
     #[test]
     fn a_batch_gives_back_each_message_as_packed_and_keeps_little_space() {

@@ -1,11 +1,11 @@
 //! A host shut down gracefully and started again on the same data directory resumes its
 //! processes: pids, versions, states, queued messages, names and monitors.
 
-use hotswap::{Host, HostConfig, Pid};
+use hotswap::{Host, HostConfig, HostEvent, Pid};
 use hotswap_artifacts as guests;
 use serde_json::json;
 
-use crate::support::{deploy, send, state, version, wait_steps, wait_until};
+use crate::support::{deploy, send, state, version, wait_event, wait_steps, wait_until};
 
 fn host_on(dir: &std::path::Path) -> Host {
     Host::new(HostConfig {
@@ -97,10 +97,45 @@ async fn a_host_restarted_on_its_data_dir_resumes_every_process_where_it_was() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saved_processes_file_that_cannot_be_read_stops_the_start_and_is_kept() {
+async fn a_process_on_probation_when_the_host_stops_can_still_revert_after_the_restart() {
+    // Expectation: a process swapped to a version whose steps trap, shut down before its first
+    // step there, comes back on probation: that first step fails and it goes back to the
+    // version and state it had, and the old version handles the message.
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_on(dir.path());
+    deploy(&host, "counter", guests::COUNTER_V2).await;
+    let pid = host.spawn("counter", b"").await.unwrap();
+    send(&host, pid, json!("a"));
+    wait_steps(&host, pid, 1).await;
+    deploy(&host, "counter", guests::STEP_TRAPS).await;
+    assert!(host.process(pid).await.unwrap().on_probation);
+    host.shutdown().await;
+    drop(host);
+
+    let host = host_on(dir.path());
+    let info = host.process(pid).await.unwrap();
+    assert!(info.on_probation, "still on probation");
+    assert_eq!(info.version, 2);
+    let mut events = host.subscribe();
+    send(&host, pid, json!("b"));
+    let (from, to) = wait_event(&mut events, |e| match e {
+        HostEvent::Reverted {
+            pid: p, from, to, ..
+        } if *p == pid => Some((*from, *to)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((from, to), (2, 1));
+    wait_steps(&host, pid, 2).await;
+    assert_eq!(version(&host, pid).await, 1);
+    assert_eq!(state(&host, pid).await, json!({"count": 2}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_processes_file_that_cannot_be_resumed_stops_the_start_and_is_kept() {
     // Expectation: a host does not start over processes it cannot resume (starting would
-    // overwrite them at its next shutdown): the error names the file and the way out, and the
-    // file is left as it was.
+    // overwrite them at its next shutdown): whether the file does not parse or names a version
+    // the host lacks, the error names the file and the way out, and the file is left as it was.
     let dir = tempfile::tempdir().unwrap();
     let host = host_on(dir.path());
     deploy(&host, "counter", guests::COUNTER_V2).await;
@@ -108,19 +143,42 @@ async fn a_saved_processes_file_that_cannot_be_read_stops_the_start_and_is_kept(
     host.shutdown().await;
     drop(host);
     let file = dir.path().join("processes.json");
-    std::fs::write(&file, b"{ not json").unwrap();
-    let err = format!(
-        "{:#}",
-        Host::new(HostConfig {
+    let saved = std::fs::read(&file).unwrap();
+    let refused = || {
+        let host = Host::new(HostConfig {
             data_dir: Some(dir.path().to_path_buf()),
             ..HostConfig::default()
-        })
-        .err()
-        .expect("refused")
-    );
+        });
+        format!("{:#}", host.err().expect("refused"))
+    };
+
+    std::fs::write(&file, b"{ not json").unwrap();
+    let err = refused();
     assert!(
         err.contains("processes.json") && err.contains("move it aside"),
         "{err}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), b"{ not json");
+
+    // A process on a version the host does not have (its registry was replaced, say).
+    let mut other: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+    other["processes"][0]["version"] = json!(9);
+    let other = serde_json::to_vec(&other).unwrap();
+    std::fs::write(&file, &other).unwrap();
+    let err = refused();
+    assert!(
+        err.contains("version 9 of `counter`") && err.contains("move processes.json aside"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        other,
+        "the file is kept as it was"
+    );
+
+    // Put back, the file resumes its process.
+    std::fs::write(&file, &saved).unwrap();
+    let host = host_on(dir.path());
+    assert_eq!(host.process_count(), 1);
+    assert!(!file.exists());
 }

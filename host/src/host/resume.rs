@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::Host;
 use crate::engine::{Down, Message};
 use crate::process::mailbox::Mailbox;
-use crate::process::{Control, Pid, Spawning};
+use crate::process::{Control, Pid, Saved, Spawning};
 use crate::store::ProcessesFile;
 
 impl Host {
@@ -133,21 +133,25 @@ impl Host {
         // Every version first: a file this host cannot fully resume stays untouched.
         let versions = {
             let modules = shared.registry.lock();
+            let version = |saved: &Saved, number: u32| {
+                modules
+                    .get(&saved.module)
+                    .and_then(|e| e.version(number))
+                    .cloned()
+                    .with_context(|| {
+                        format!(
+                            "process {} saved at shutdown needs version {number} of `{}`, which \
+                             this host does not have (was registry.json replaced?); restore the \
+                             data dir or move processes.json aside",
+                            saved.pid, saved.module
+                        )
+                    })
+            };
             file.processes
                 .iter()
                 .map(|saved| {
-                    modules
-                        .get(&saved.module)
-                        .and_then(|e| e.version(saved.version))
-                        .cloned()
-                        .with_context(|| {
-                            format!(
-                                "process {} saved at shutdown runs version {} of `{}`, which this \
-                                 host does not have (was registry.json replaced?); restore the \
-                                 data dir or move processes.json aside",
-                                saved.pid, saved.version, saved.module
-                            )
-                        })
+                    let probation = saved.probation.as_ref().map(|p| version(saved, p.version));
+                    Ok((version(saved, saved.version)?, probation.transpose()?))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?
         };
@@ -166,7 +170,7 @@ impl Host {
         let mut resumed = Vec::with_capacity(count);
         {
             let mut modules = shared.registry.lock();
-            for (mut saved, version) in file.processes.into_iter().zip(versions) {
+            for (mut saved, (version, probation)) in file.processes.into_iter().zip(versions) {
                 let mailbox = Mailbox::new(version.policy.mailbox);
                 mailbox.restore(saved.messages.drain(..).map(|m| Message {
                     sender: m.sender,
@@ -187,13 +191,13 @@ impl Host {
                     version,
                     mailbox,
                 };
-                resumed.push((spawning, saved));
+                resumed.push((spawning, saved, probation));
             }
         }
-        for (spawning, saved) in resumed {
+        for (spawning, saved, probation) in resumed {
             let mailbox = spawning.mailbox.clone();
             let mut process = spawning.into_process(shared.clone());
-            process.resume(saved);
+            process.resume(saved, probation);
             if let Err(process) = mailbox.hold(Box::new(process)) {
                 process.start();
             }

@@ -162,7 +162,8 @@ pub(crate) enum Control {
 }
 
 /// A process as the host saves it at shutdown, to resume it at its next start: same pid, version,
-/// state, queued messages, pending `down` events and what was left of its receive timeout.
+/// state, queued messages, pending `down` events, what was left of its receive timeout, and the
+/// version and state to go back to if it is on probation after a swap.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Saved {
     pub pid: Pid,
@@ -179,6 +180,17 @@ pub(crate) struct Saved {
     pub steps: u64,
     pub messages_in: u64,
     pub messages_out: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation: Option<SavedProbation>,
+}
+
+/// The version a [`Saved`] process goes back to, with its state, if its first step on the
+/// version it was swapped to fails.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SavedProbation {
+    pub version: u32,
+    #[serde(with = "hex::serde")]
+    pub state: Vec<u8>,
 }
 
 /// A queued message in a [`Saved`] process.
@@ -313,8 +325,15 @@ impl Process {
 
     /// Starts from where a saved process was (see [`Saved`]); its queued messages are already
     /// back in its mailbox.
-    pub fn resume(&mut self, saved: Saved) {
+    /// `probation` is the module version `saved.probation` names.
+    pub fn resume(&mut self, saved: Saved, probation: Option<Arc<ModuleVersion>>) {
         self.state = saved.state;
+        self.probation = probation
+            .zip(saved.probation)
+            .map(|(version, p)| Probation {
+                version,
+                state: p.state,
+            });
         self.deadline = saved
             .timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
@@ -367,6 +386,10 @@ impl Process {
             steps: self.steps,
             messages_in: self.messages_in,
             messages_out: self.messages_out,
+            probation: self.probation.take().map(|p| SavedProbation {
+                version: p.version.number,
+                state: p.state,
+            }),
         }
     }
 
