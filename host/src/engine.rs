@@ -368,8 +368,12 @@ impl Engine {
         self.stats.instantiated.fetch_add(1, Ordering::Relaxed);
         ctx.max_ticks = (step_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         let time_limits = self.config.time_limits;
-        if let Some(direct) = prepared.direct.as_ref().filter(|_| stack_allows_direct()) {
-            ctx.direct = true;
+        let direct = prepared
+            .direct
+            .as_ref()
+            .filter(|_| ctx.direct && stack_allows_direct());
+        ctx.direct = direct.is_some();
+        if let Some(direct) = direct {
             let mut store = new_store(&self.engine, ctx, time_limits);
             match direct.instantiate(&mut store) {
                 Ok(guest) => {
@@ -378,6 +382,7 @@ impl Engine {
                         guest,
                         time_limits,
                         on_fiber: Some(prepared.pre.clone()),
+                        moved: false,
                     })));
                 }
                 Err(e) if e.is::<NeedsFiber>() => ctx = store.into_data().renewed(),
@@ -396,6 +401,7 @@ impl Engine {
             guest,
             time_limits,
             on_fiber: None,
+            moved: false,
         })))
     }
 }
@@ -559,6 +565,8 @@ pub struct Live {
     time_limits: bool,
     /// While calls run directly: what to instantiate when one has to move to a fiber.
     on_fiber: Option<bindings::ModulePre<StepCtx>>,
+    /// Whether a call moved this instance to a fiber.
+    moved: bool,
 }
 
 /// One guest call: directly while the instance can, else (or when the direct call has to
@@ -615,7 +623,13 @@ impl Live {
             .map_err(wt)
             .context("failed to instantiate component")?;
         self.store = store;
+        self.moved = true;
         Ok(())
+    }
+
+    /// Whether a call of this instance had to wait, and it now runs on a fiber.
+    pub fn moved_to_fiber(&self) -> bool {
+        self.moved
     }
 
     /// Ends a call: what it wrote to stdout/stderr joins its effects.

@@ -474,6 +474,46 @@ async fn a_call_that_has_to_wait_runs_again_on_a_fiber_and_its_effects_happen_on
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_whose_calls_wait_starts_its_next_instances_on_a_fiber() {
+    // Expectation: with no warm instances kept, every step instantiates. Once a step of a
+    // process has had to move to a fiber, its later steps start on one: one instance per step,
+    // rather than a direct one, a long call abandoned, and a second instance.
+    let host = Host::new(HostConfig {
+        max_cached_instances: 0,
+        ..HostConfig::default()
+    })
+    .expect("host starts");
+    let policy = Policy {
+        grants: Grants {
+            clocks: true,
+            ..Grants::default()
+        },
+        ..Policy::default()
+    };
+    deploy_with(&host, "waiter", guests::WAITER, policy).await;
+    let pid = host.spawn("waiter", b"").await.unwrap();
+    let mut created = host.instances_created();
+    for (step, (msg, instances)) in [
+        (json!({}), 1),
+        (json!({"spin_ms": 50}), 2),
+        (json!({"spin_ms": 50}), 1),
+        (json!({"sleep_ms": 20}), 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        send(&host, pid, msg.clone());
+        wait_steps(&host, pid, step as u64 + 1).await;
+        // Idle with no warm instance (none is kept): the next step instantiates.
+        wait_until(|| async { host.process(pid).await.is_some_and(|p| !p.warm) }).await;
+        let now = host.instances_created();
+        assert_eq!(now - created, instances, "step {msg}");
+        created = now;
+    }
+    assert_eq!(state(&host, pid).await, json!(4));
+}
+
 /// The lines the plugin prints while handling `requests`, sent in order and followed by `end`,
 /// whose answer (`unknown request end`) is the last line.
 async fn plugin_output(host: &Host, policy: Policy, requests: &[&str]) -> Vec<String> {
@@ -659,6 +699,7 @@ async fn a_pool_slot_keeps_nothing_of_the_instance_that_used_it_before() {
     send(&host, b, json!({ "seek": SECRET }));
     wait_steps(&host, b, 1).await;
     assert_eq!(state(&host, b).await["found"], 0, "another process's step");
+    wait_until(|| async { host.process(a).await.is_some_and(|p| !p.warm) }).await;
     send(&host, a, json!({ "seek": SECRET }));
     wait_steps(&host, a, 2).await;
     assert_eq!(

@@ -30,7 +30,8 @@ pub struct StepCtx {
     /// Epoch ticks the current call has run, and how many it may run.
     pub(crate) ticks: u64,
     pub(crate) max_ticks: u64,
-    /// Whether the store's calls run directly rather than on a fiber (see `engine::Instance`).
+    /// Whether the store's calls run directly rather than on a fiber (see `engine::Instance`);
+    /// before instantiation, whether they may.
     pub(crate) direct: bool,
     grants: Grants,
     wasi: Option<Box<WasiState>>,
@@ -54,7 +55,7 @@ impl StepCtx {
             max_message_bytes: policy.message_bytes(),
             ticks: 0,
             max_ticks: 0,
-            direct: false,
+            direct: true,
             grants: policy.grants.clone(),
             wasi: None,
             touched: false,

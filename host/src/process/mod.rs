@@ -128,6 +128,9 @@ pub struct ProcessInfo {
     pub last_error: Option<String>,
     /// `true` right after a swap, until its first step on the new version succeeds.
     pub on_probation: bool,
+    /// Whether it holds a warm instance while it waits (see `HostConfig::max_cached_instances`).
+    #[serde(default)]
+    pub warm: bool,
 }
 
 /// Requests the host makes of a process; handled between steps, in order.
@@ -244,6 +247,7 @@ impl Spawning {
             live: None,
             cached: false,
             cold_after_swap: false,
+            waits: false,
             probation: None,
             pending: VecDeque::new(),
             mailbox: self.mailbox,
@@ -292,6 +296,10 @@ pub(crate) struct Process {
     /// warm pool slot instead of a cold one (BENCHMARKS.md); its own first step after the swap
     /// instantiates again (~10 µs).
     cold_after_swap: bool,
+    /// Whether a call of this process on its version has had to wait and moved to a fiber
+    /// (see `engine::Instance`): its new instances then start on a fiber, rather than running
+    /// every long call twice.
+    waits: bool,
     probation: Option<Probation>,
     /// Events to handle before taking new ones: the event of a reverted swap, or the messages
     /// of a failed batch, replayed one step at a time.
@@ -528,7 +536,9 @@ impl Process {
         &self,
         version: &ModuleVersion,
     ) -> impl Future<Output = anyhow::Result<Instance>> + Send + use<> {
-        let ctx = StepCtx::new(self.pid, self.shared.clone(), &version.policy);
+        let mut ctx = StepCtx::new(self.pid, self.shared.clone(), &version.policy);
+        // A swap's new version starts afresh: its calls may not wait as the old ones did.
+        ctx.direct = !(self.waits && std::ptr::eq(version, &*self.version));
         let step_time = version.policy.step_time();
         let prepared = version.prepared.clone();
         let shared = self.shared.clone();
@@ -629,10 +639,11 @@ impl Process {
     /// Checks a guest call's result. A refused one has its effects dropped at once (releasing
     /// the mailbox slots its sends reserved); a good one keeps them for [`Process::commit`].
     fn accept(
-        &self,
+        &mut self,
         instance: &mut Instance,
         result: crate::engine::CallResult<StepResult>,
     ) -> Result<StepResult, Failure> {
+        self.waits |= instance.moved_to_fiber();
         let checked = self.check(result);
         if let Err(Failure::Refused(_)) = checked {
             instance.ctx().effects.clear();
@@ -817,6 +828,7 @@ impl Process {
             version: old_version,
             state: old_state,
         });
+        self.waits = instance.moved_to_fiber();
         self.live = Some(instance);
         self.cold_after_swap = true;
         let (pid, to, pause_us) = (self.pid, self.version.number, pause.as_micros() as u64);
@@ -878,6 +890,7 @@ impl Process {
             restarts: self.restarts.len(),
             last_error: self.last_error.clone(),
             on_probation: self.probation.is_some(),
+            warm: self.live.is_some(),
         }
     }
 
