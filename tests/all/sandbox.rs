@@ -419,12 +419,14 @@ async fn a_call_that_has_to_wait_runs_again_on_a_fiber_and_its_effects_happen_on
     // Expectation: guest calls run directly on the worker thread until one has to wait: a step
     // that spins past an epoch tick (it should yield to other processes) or sleeps on a WASI
     // clock. That call is abandoned and run again from its start in a new instance on a fiber,
-    // which the process keeps; what it prints and sends happens once.
+    // which the process keeps; what it prints (through the runtime and WASI's stdout) and sends
+    // happens once.
     let host = host();
     let mut events = host.subscribe();
     let policy = Policy {
         grants: Grants {
             clocks: true,
+            stdio: true,
             ..Grants::default()
         },
         ..Policy::default()
@@ -457,14 +459,28 @@ async fn a_call_that_has_to_wait_runs_again_on_a_fiber_and_its_effects_happen_on
             json!(sent),
             "{wait}: each sent once"
         );
-        for _ in 0..3 {
-            let line = wait_event(&mut events, |e| match e {
-                HostEvent::Output { pid: p, line } if *p == pid => Some(line.clone()),
-                _ => None,
-            })
-            .await;
-            assert_eq!(line, "waited");
+        let mut lines = Vec::new();
+        for _ in 0..6 {
+            lines.push(
+                wait_event(&mut events, |e| match e {
+                    HostEvent::Output { pid: p, line } if *p == pid => Some(line.clone()),
+                    _ => None,
+                })
+                .await,
+            );
         }
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "waited",
+                "waited",
+                "waited",
+                "waited, on stdout",
+                "waited, on stdout",
+                "waited, on stdout"
+            ]
+        );
     }
     while let Ok(e) = events.try_recv() {
         assert!(

@@ -1,7 +1,8 @@
 //! Test guest for calls that have to wait: a message `{"spin_ms": a, "sleep_ms": b, "notify": pid}`
 //! spins for `a` ms on the CPU (reading the runtime's clock), then sleeps `b` ms on a WASI clock
-//! (`std::thread::sleep`: a pollable that is not ready at once), then prints `waited` and sends
-//! `"done"` to `notify`. The state counts the messages handled. Deploys with the `clocks` grant.
+//! (`std::thread::sleep`: a pollable that is not ready at once), then writes `waited, on stdout`
+//! to WASI's stdout, prints `waited` (the runtime's `print`) and sends `"done"` to `notify`. The
+//! state counts the messages handled. Deploys with the `clocks` grant.
 
 use hotswap_guest::{Event, Next, Pid, Process, monotonic_now, print, send};
 use serde::Deserialize;
@@ -35,6 +36,7 @@ impl Process for Waiter {
             std::hint::spin_loop();
         }
         std::thread::sleep(std::time::Duration::from_millis(msg.sleep_ms));
+        println!("waited, on stdout");
         print("waited");
         if let Some(to) = msg.notify {
             send(to, "done").map_err(|e| format!("notify: {e:?}"))?;
