@@ -79,7 +79,7 @@ pub(crate) fn link(linker: &mut Linker<StepCtx>, grants: &Grants) -> wasmtime::R
 /// directories): stdio is an in-memory buffer, stdin is empty; a clock's pollable can wait.
 pub(crate) fn link_direct(linker: &mut Linker<StepCtx>) -> wasmtime::Result<()> {
     use wasi_io::poll::{Host as _, HostPollable};
-    use wasi_io::streams::{HostInputStream, HostOutputStream};
+    use wasi_io::streams::{HostInputStream as I, HostOutputStream as O};
     type Cx<'a> = wasmtime::StoreContextMut<'a, StepCtx>;
     type In = Resource<DynInputStream>;
     type Out = Resource<DynOutputStream>;
@@ -107,61 +107,41 @@ pub(crate) fn link_direct(linker: &mut Linker<StepCtx>) -> wasmtime::Result<()> 
     streams.resource(
         "input-stream",
         ResourceType::host::<DynInputStream>(),
-        |mut cx: Cx, rep| now(HostInputStream::drop(table(&mut cx), In::new_own(rep)))?,
+        |mut cx: Cx, rep| now(I::drop(table(&mut cx), In::new_own(rep)))?,
     )?;
     streams.resource(
         "output-stream",
         ResourceType::host::<DynOutputStream>(),
-        |mut cx: Cx, rep| now(HostOutputStream::drop(table(&mut cx), Out::new_own(rep)))?,
+        |mut cx: Cx, rep| now(O::drop(table(&mut cx), Out::new_own(rep)))?,
     )?;
-    streams.func_wrap(
-        "[method]input-stream.blocking-read",
-        |mut cx: Cx, (s, len): (In, u64)| {
-            let t = table(&mut cx);
-            let r = now(HostInputStream::blocking_read(t, s, len))?;
-            stream_result(t, r)
-        },
-    )?;
-    streams.func_wrap(
-        "[method]input-stream.blocking-skip",
-        |mut cx: Cx, (s, len): (In, u64)| {
-            let t = table(&mut cx);
-            let r = now(HostInputStream::blocking_skip(t, s, len))?;
-            stream_result(t, r)
-        },
-    )?;
-    streams.func_wrap(
+    // The blocking stream calls, each as wasmtime-wasi's own, finished at once or not at all.
+    macro_rules! blocking {
+        ($name:literal, $method:path, ($($arg:ident: $ty:ty),*)) => {
+            streams.func_wrap($name, |mut cx: Cx, ($($arg,)*): ($($ty,)*)| {
+                let t = table(&mut cx);
+                let r = now($method(t, $($arg),*))?;
+                stream_result(t, r)
+            })?;
+        };
+    }
+    blocking!("[method]input-stream.blocking-read", I::blocking_read, (s: In, len: u64));
+    blocking!("[method]input-stream.blocking-skip", I::blocking_skip, (s: In, len: u64));
+    blocking!("[method]output-stream.blocking-flush", O::blocking_flush, (s: Out));
+    blocking!(
         "[method]output-stream.blocking-write-and-flush",
-        |mut cx: Cx, (s, bytes): (Out, Vec<u8>)| {
-            let t = table(&mut cx);
-            let r = now(HostOutputStream::blocking_write_and_flush(t, s, bytes))?;
-            stream_result(t, r)
-        },
-    )?;
-    streams.func_wrap(
+        O::blocking_write_and_flush,
+        (s: Out, bytes: Vec<u8>)
+    );
+    blocking!(
         "[method]output-stream.blocking-write-zeroes-and-flush",
-        |mut cx: Cx, (s, len): (Out, u64)| {
-            let t = table(&mut cx);
-            let r = now(HostOutputStream::blocking_write_zeroes_and_flush(t, s, len))?;
-            stream_result(t, r)
-        },
-    )?;
-    streams.func_wrap(
-        "[method]output-stream.blocking-flush",
-        |mut cx: Cx, (s,): (Out,)| {
-            let t = table(&mut cx);
-            let r = now(HostOutputStream::blocking_flush(t, s))?;
-            stream_result(t, r)
-        },
-    )?;
-    streams.func_wrap(
+        O::blocking_write_zeroes_and_flush,
+        (s: Out, len: u64)
+    );
+    blocking!(
         "[method]output-stream.blocking-splice",
-        |mut cx: Cx, (s, src, len): (Out, In, u64)| {
-            let t = table(&mut cx);
-            let r = now(HostOutputStream::blocking_splice(t, s, src, len))?;
-            stream_result(t, r)
-        },
-    )?;
+        O::blocking_splice,
+        (s: Out, src: In, len: u64)
+    );
     Ok(())
 }
 
