@@ -1,11 +1,11 @@
 //! A host shut down gracefully and started again on the same data directory resumes its
 //! processes: pids, versions, states, queued messages, names and monitors.
 
-use hotswap::{Host, HostConfig, HostEvent, Pid};
+use hotswap::{Host, HostConfig, Pid};
 use hotswap_artifacts as guests;
 use serde_json::json;
 
-use crate::support::{deploy, send, state, version, wait_event, wait_steps, wait_until};
+use crate::support::{deploy, reverted, send, state, version, wait_steps, wait_until};
 
 fn host_on(dir: &std::path::Path) -> Host {
     Host::new(HostConfig {
@@ -118,14 +118,7 @@ async fn a_process_on_probation_when_the_host_stops_can_still_revert_after_the_r
     assert_eq!(info.version, 2);
     let mut events = host.subscribe();
     send(&host, pid, json!("b"));
-    let (from, to) = wait_event(&mut events, |e| match e {
-        HostEvent::Reverted {
-            pid: p, from, to, ..
-        } if *p == pid => Some((*from, *to)),
-        _ => None,
-    })
-    .await;
-    assert_eq!((from, to), (2, 1));
+    assert_eq!(reverted(&mut events, pid).await, (2, 1));
     wait_steps(&host, pid, 2).await;
     assert_eq!(version(&host, pid).await, 1);
     assert_eq!(state(&host, pid).await, json!({"count": 2}));

@@ -522,7 +522,7 @@ async fn a_process_whose_calls_wait_starts_its_next_instances_on_a_fiber() {
         send(&host, pid, msg.clone());
         wait_steps(&host, pid, step as u64 + 1).await;
         // Idle with no warm instance (none is kept): the next step instantiates.
-        wait_until(|| async { host.process(pid).await.is_some_and(|p| !p.warm) }).await;
+        wait_cold(&host, pid).await;
         let now = host.instances_created();
         assert_eq!(now - created, instances, "step {msg}");
         created = now;
@@ -715,7 +715,7 @@ async fn a_pool_slot_keeps_nothing_of_the_instance_that_used_it_before() {
     send(&host, b, json!({ "seek": SECRET }));
     wait_steps(&host, b, 1).await;
     assert_eq!(state(&host, b).await["found"], 0, "another process's step");
-    wait_until(|| async { host.process(a).await.is_some_and(|p| !p.warm) }).await;
+    wait_cold(&host, a).await;
     send(&host, a, json!({ "seek": SECRET }));
     wait_steps(&host, a, 2).await;
     assert_eq!(

@@ -105,3 +105,20 @@ pub async fn dropped_by(events: &mut broadcast::Receiver<HostEvent>, pid: Pid) -
     })
     .await
 }
+
+/// Waits for `pid`'s next revert after a failed first step on a new version; returns the
+/// versions it went from and to.
+pub async fn reverted(events: &mut broadcast::Receiver<HostEvent>, pid: Pid) -> (u32, u32) {
+    wait_event(events, |e| match e {
+        HostEvent::Reverted {
+            pid: p, from, to, ..
+        } if *p == pid => Some((*from, *to)),
+        _ => None,
+    })
+    .await
+}
+
+/// Waits until `pid` is idle and holds no warm instance: its next step instantiates.
+pub async fn wait_cold(host: &Host, pid: Pid) {
+    wait_until(|| async { host.process(pid).await.is_some_and(|p| !p.warm) }).await;
+}

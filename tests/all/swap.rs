@@ -1,7 +1,7 @@
 //! Hot swap at step boundaries: idle and busy processes, one and many, with `migrate` succeeding,
 //! refusing, trapping, and a new version whose first step traps; swaps under message load; rollback.
 
-use hotswap::{HostEvent, Pid};
+use hotswap::Pid;
 use hotswap_artifacts as guests;
 use serde_json::json;
 
@@ -196,14 +196,7 @@ async fn first_step_trap_reverts_to_old_version_which_handles_the_message() {
     assert_eq!(info.version, 2);
 
     send(&host, pid, json!("b"));
-    let (from, to) = wait_event(&mut events, |e| match e {
-        HostEvent::Reverted {
-            pid: p, from, to, ..
-        } if *p == pid => Some((*from, *to)),
-        _ => None,
-    })
-    .await;
-    assert_eq!((from, to), (2, 1));
+    assert_eq!(reverted(&mut events, pid).await, (2, 1));
     wait_steps(&host, pid, 2).await;
     let info = host.process(pid).await.unwrap();
     assert_eq!(info.version, 1);
