@@ -394,8 +394,9 @@ async fn spawn(scale: usize) {
         deploy(&host, "sink", guests::SINK).await;
         let before = rss_bytes();
         let t = Instant::now();
+        let mut pids = Vec::with_capacity(n);
         for _ in 0..n {
-            host.spawn("sink", b"").await.expect("spawn");
+            pids.push(host.spawn("sink", b"").await.expect("spawn"));
         }
         let per = t.elapsed().as_secs_f64() / n as f64;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -403,6 +404,23 @@ async fn spawn(scale: usize) {
         println!("{n:>9} {:>12.2}µs {:>13.0} B", per * 1e6, rss);
         result(&format!("spawn_us_per_process@{n}"), per * 1e6);
         result(&format!("memory_bytes_per_process@{n}"), rss);
+        // The same processes once each has handled a message and waits for the next: the
+        // process Erlang's figure is of (one blocked in `receive`).
+        for &pid in &pids {
+            host.send(pid, b"1").expect("send");
+        }
+        for &pid in &pids {
+            while host.process(pid).await.expect("alive").messages_in < 1 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let rss = rss_bytes().saturating_sub(before) as f64 / n as f64;
+        println!(
+            "{n:>9} {:>14} {:>13.0} B once each has handled a message",
+            "", rss
+        );
+        result(&format!("memory_bytes_per_process_after_message@{n}"), rss);
     }
     // Arguments never seen before: `init` runs in a new instance for every spawn (the figure
     // above reuses the result of the first, pure, `init`).

@@ -390,9 +390,7 @@ impl Engine {
             }
         }
         let mut store = new_store(&self.engine, ctx, time_limits);
-        let guest = prepared
-            .pre
-            .instantiate_async(&mut store)
+        let guest = Box::pin(prepared.pre.instantiate_async(&mut store))
             .await
             .map_err(wt)
             .context("failed to instantiate component")?;
@@ -570,19 +568,20 @@ pub struct Live {
 }
 
 /// One guest call: directly while the instance can, else (or when the direct call has to
-/// wait) on a fiber.
+/// wait) on a fiber. The futures of the fiber path are large (a few KiB) and boxed where they
+/// start, so that a direct call, the common case, allocates and copies none of that.
 macro_rules! call {
     ($self:ident, $name:literal, $func:ident, $call_async:ident ($($arg:expr),*)) => {{
         $self.arm();
         if $self.on_fiber.is_some() {
             let exports = $self.guest.hotswap_process_process();
             match exports.$func().call(&mut $self.store, ($($arg,)*)) {
-                Err(e) if e.is::<NeedsFiber>() => $self.move_to_fiber().await?,
+                Err(e) if e.is::<NeedsFiber>() => Box::pin($self.move_to_fiber()).await?,
                 r => return $self.finish(r.map(|(r,)| r), $name),
             }
         }
         let exports = $self.guest.hotswap_process_process();
-        let r = exports.$call_async(&mut $self.store, $($arg),*).await;
+        let r = Box::pin(exports.$call_async(&mut $self.store, $($arg),*)).await;
         $self.finish(r, $name)
     }};
 }
@@ -617,8 +616,7 @@ impl Live {
         let stats = ctx.shared.engine.stats();
         stats.instantiated.fetch_add(1, Ordering::Relaxed);
         let mut store = new_store(self.store.engine(), ctx, self.time_limits);
-        self.guest = pre
-            .instantiate_async(&mut store)
+        self.guest = Box::pin(pre.instantiate_async(&mut store))
             .await
             .map_err(wt)
             .context("failed to instantiate component")?;
