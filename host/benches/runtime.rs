@@ -177,13 +177,19 @@ async fn step_cost() {
 async fn step_time(host: &Host, size: usize, n: usize) -> f64 {
     deploy(host, "blob", guests::BLOB).await;
     let args = json!({ "size": size }).to_string();
-    let pid = host.spawn("blob", args.as_bytes()).await.expect("spawn");
+    time_per_message(host, "blob", args.as_bytes(), b"1", n).await
+}
+
+/// Median time per message of a process of `module` (deployed) handling `n` copies of
+/// `payload` sent by the host.
+async fn time_per_message(host: &Host, module: &str, args: &[u8], payload: &[u8], n: usize) -> f64 {
+    let pid = host.spawn(module, args).await.expect("spawn");
     let mut samples = Vec::new();
     for _ in 0..5 {
         let before = host.process(pid).await.expect("alive").steps;
         let t = Instant::now();
         for _ in 0..n {
-            while host.send(pid, b"1").is_err() {
+            while host.send(pid, payload).is_err() {
                 tokio::task::yield_now().await;
             }
         }
@@ -229,13 +235,28 @@ async fn limits_cost() {
 /// Round trip between two processes.
 async fn pingpong() {
     println!("## ping-pong round trip (two processes, one message each way)");
-    for (module, path, key) in [
-        ("pingpong", guests::PINGPONG, "pingpong_rtt_us"),
+    // The floor under a round trip: two steps of the same guest and nothing else (the host
+    // queues the balls, `{"ball": 0}`, which the guest counts and sends on to no one).
+    let unbatched = track(
+        Host::new(HostConfig {
+            max_batch: 1,
+            ..HostConfig::default()
+        })
+        .expect("host"),
+    );
+    for (module, path, key, last_ball) in [
+        (
+            "pingpong",
+            guests::PINGPONG,
+            "pingpong_rtt_us",
+            &br#"{"ball":0}"#[..],
+        ),
         // The same game with state and messages in the SDK's binary encoding.
         (
             "pingpong-postcard",
             guests::PINGPONG_POSTCARD,
             "pingpong_postcard_rtt_us",
+            &[0, 0][..],
         ),
     ] {
         let host = host();
@@ -252,13 +273,17 @@ async fn pingpong() {
             samples.push(t.elapsed().as_secs_f64() / (rounds as f64 / 2.0));
         }
         let (p50, lo, hi) = median(samples);
+        deploy(&unbatched, module, path).await;
+        let floor = 2.0 * time_per_message(&unbatched, module, b"", last_ball, 20_000).await;
         println!(
-            "{module:>18}: round trip p50 {:.2} µs (min {:.2}, max {:.2})",
+            "{module:>18}: round trip p50 {:.2} µs (min {:.2}, max {:.2}); two steps alone {:.2} µs",
             p50 * 1e6,
             lo * 1e6,
-            hi * 1e6
+            hi * 1e6,
+            floor * 1e6
         );
         result(key, p50 * 1e6);
+        result(&key.replace("_us", "_floor_us"), floor * 1e6);
     }
     println!();
 }
