@@ -414,38 +414,49 @@ impl Process {
 
     /// The process's whole life: `init(args)` (none if [`Process::initialized`]), then one step
     /// per event until it stops.
-    pub async fn run(mut self, args: Option<Vec<u8>>, started: Option<Started>) {
-        let Some(args) = args else {
+    ///
+    /// What a waiting process's task carries is this future: the rare paths (init, control
+    /// requests, instantiating, batches, and in `engine` the calls on a fiber) are boxed where
+    /// they start, so that it is about the size of the process and a wait for the next event,
+    /// and the common step (a warm instance, one message, a direct call) allocates nothing. (Not
+    /// an `async fn`: its future would hold the process twice, as its argument and as the local
+    /// that argument moves into.)
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds the process twice"
+    )]
+    pub fn run(
+        mut self,
+        args: Option<Vec<u8>>,
+        started: Option<Started>,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            if let Some(args) = args {
+                let flow = match Box::pin(self.init(&args)).await {
+                    Ok(flow) => {
+                        if let Some(tx) = started {
+                            let _ = tx.send(Ok(()));
+                        }
+                        flow
+                    }
+                    Err(reason) => {
+                        tracing::warn!(pid = %self.pid, module = %self.version.module, "init failed: {reason}");
+                        if let Some(tx) = started {
+                            let _ = tx.send(Err(reason.clone()));
+                        }
+                        Flow::Exit(ExitReason::Failed {
+                            reason,
+                            undelivered: 0,
+                        })
+                    }
+                };
+                if let Flow::Exit(reason) = flow {
+                    return self.exit(reason);
+                }
+            }
             let reason = self.event_loop().await;
-            return self.exit(reason);
-        };
-        // What a waiting process's task carries is its largest future: the rare paths (init,
-        // control requests, instantiating, batches, and in `engine` the calls on a fiber) are
-        // boxed where they start, so that it is about the size of a wait for the next event, and
-        // the common step (a warm instance, one message, a direct call) allocates nothing.
-        let flow = match Box::pin(self.init(&args)).await {
-            Ok(flow) => {
-                if let Some(tx) = started {
-                    let _ = tx.send(Ok(()));
-                }
-                flow
-            }
-            Err(reason) => {
-                tracing::warn!(pid = %self.pid, module = %self.version.module, "init failed: {reason}");
-                if let Some(tx) = started {
-                    let _ = tx.send(Err(reason.clone()));
-                }
-                Flow::Exit(ExitReason::Failed {
-                    reason,
-                    undelivered: 0,
-                })
-            }
-        };
-        let reason = match flow {
-            Flow::Exit(reason) => reason,
-            Flow::Continue => self.event_loop().await,
-        };
-        self.exit(reason);
+            self.exit(reason);
+        }
     }
 
     async fn event_loop(&mut self) -> ExitReason {
