@@ -52,7 +52,8 @@ erl, rust = results(sys.argv[1]), results(sys.argv[2])
 print()
 print(f"{'figure':44} {'Erlang':>14} {'hotswap':>14} {'hotswap/Erlang':>15}  better")
 # hotswap variants of a figure compare with Erlang's one figure.
-variants = {"_no_warm": "", "_after_message": "", "_floor": "", "spawn_distinct_args_": "spawn_", "spawn_concurrent_": "spawn_",
+variants = {"_no_warm": "", "_after_message": "", "_floor": "",
+            "spawn_distinct_args_": "spawn_", "spawn_concurrent_": "spawn_",
             "pingpong_postcard_": "pingpong_", "fanin_many_": "fanin_"}
 def erlang_key(key):
     for variant, base in variants.items():
