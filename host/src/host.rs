@@ -569,7 +569,8 @@ impl Shared {
             process
         };
         let Some(init) = process.version().init_memo.get(&args) else {
-            self.runtime.spawn(process.run(Some(args), started));
+            self.runtime
+                .spawn(Box::new(process).run(Some(args), started, false));
             return;
         };
         // A pure `init` already seen with these arguments: the process is ready without an

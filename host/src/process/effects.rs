@@ -16,7 +16,7 @@ use crate::engine::{Batch, Level, Message, Payloads, RuntimeHost, SendError};
 use crate::host::Shared;
 use crate::policy::{Grants, Policy};
 use crate::process::mailbox::{Mailbox, Refused, Reserved};
-use crate::process::{Pid, Spawning};
+use crate::process::{Pid, Process, Spawning};
 use crate::wasi::WasiState;
 
 /// Per-store data: who is calling, what the call has done so far, the store's limits, and its
@@ -202,8 +202,15 @@ impl Effects {
     }
 
     /// Carries out the effects of a committed step made by `pid`; returns how many messages it
-    /// sent. Consecutive messages to one process are delivered together.
-    pub(crate) fn commit(&mut self, shared: &Arc<Shared>, pid: Pid) -> u64 {
+    /// sent. Consecutive messages to one process are delivered together. The first receiver found
+    /// waiting without a task goes to `next` for the caller's task to run (see
+    /// `Process::run`); any other is started on a task of its own.
+    pub(crate) fn commit(
+        &mut self,
+        shared: &Arc<Shared>,
+        pid: Pid,
+        next: &mut Option<Box<Process>>,
+    ) -> u64 {
         let mut sent = 0;
         let mut items = self.items.drain(..).peekable();
         while let Some(effect) = items.next() {
@@ -222,7 +229,12 @@ impl Effects {
                         delivery.push(message);
                         delivered += 1;
                     }
-                    drop(delivery);
+                    if let Some(dormant) = delivery.finish() {
+                        match next {
+                            None => *next = Some(dormant),
+                            Some(_) => dormant.start(),
+                        }
+                    }
                     receiver.slots -= delivered;
                     sent += delivered as u64;
                 }

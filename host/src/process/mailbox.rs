@@ -2,16 +2,18 @@
 //! requests (swap, inspect, stop, down) ahead of them, uncapped.
 //!
 //! One small struct per process and no allocation while empty: an idle process costs its state,
-//! this, and its task. A sender inside a guest step reserves a slot first ([`Mailbox::reserve`])
+//! this, and itself held here. A sender inside a guest step reserves a slot first ([`Mailbox::reserve`])
 //! and delivers only if the step commits, so a committed send never finds the mailbox full and a
 //! failed step releases its slots. Reserving is one atomic update (no lock), and a step's
 //! consecutive messages to one process are delivered under one lock with one wake-up
 //! ([`Delivery`]): a sender and a busy receiver contend for the lock once per step, not three
 //! times per message.
 //!
-//! A process that has not run yet can wait here without a task ([`Mailbox::hold`]): the first
-//! message or control request to arrive starts its task. Spawning many idle processes then costs
-//! no task, no scheduling and no thread wake-up until each has something to do.
+//! A process with nothing to do and no receive timeout waits here without a task
+//! ([`Mailbox::hold`]): the first message or control request to arrive starts a task for it, or,
+//! when another process's step sent that message, hands it to that process's task
+//! ([`Delivery::finish`]). Spawning many idle processes then costs no task, no scheduling and no
+//! thread wake-up until each has something to do, and idle processes hold no task.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -51,7 +53,7 @@ pub(crate) struct Mailbox {
 struct Inner {
     messages: VecDeque<Message>,
     control: VecDeque<Control>,
-    /// The process itself, while it waits for its first event without a task.
+    /// The process itself, while it waits for its next event without a task.
     dormant: Option<Box<Process>>,
 }
 
@@ -81,7 +83,7 @@ impl Mailbox {
         self.occupied.load(Ordering::Acquire) & CLOSED != 0
     }
 
-    /// Wakes the process after an item was queued: starts its task if it had none yet.
+    /// Wakes the process after an item was queued: starts a task for it if it waits without one.
     fn wake(&self, dormant: Option<Box<Process>>) {
         match dormant {
             Some(process) => process.start(),
@@ -89,8 +91,7 @@ impl Mailbox {
         }
     }
 
-    /// Keeps `process`, which has not run yet, here without a task until its first event
-    /// arrives. Gives it back if it must start now: something is already queued, or it has a
+    /// Keeps `process` here without a task until its next event arrives. Gives it back if it must start now: something is already queued, or it has a
     /// receive timeout (which only a task can wait for).
     pub fn hold(&self, process: Box<Process>) -> Result<(), Box<Process>> {
         if process.has_deadline() {
@@ -180,6 +181,11 @@ impl Mailbox {
     pub fn is_empty(&self) -> bool {
         let inner = self.lock();
         inner.messages.is_empty() && inner.control.is_empty()
+    }
+
+    /// Whether nothing waits and the mailbox is open: a process could wait here without a task.
+    pub fn is_idle(&self) -> bool {
+        self.is_empty() && !self.is_closed()
     }
 
     /// The next control request, else the next message, without waiting.
@@ -303,11 +309,26 @@ impl Delivery<'_> {
     }
 }
 
+impl Delivery<'_> {
+    /// Ends the delivery like dropping it, except that a receiver waiting without a task is
+    /// handed to the caller instead of started: the sender's task may run it next.
+    pub fn finish(mut self) -> Option<Box<Process>> {
+        let dormant = self.inner.take().and_then(|mut inner| inner.dormant.take());
+        if dormant.is_none() {
+            self.mailbox.wake.notify_one();
+        }
+        dormant
+    }
+}
+
 impl Drop for Delivery<'_> {
     fn drop(&mut self) {
         // Unlocks before waking: the woken process takes this lock at once.
-        let dormant = self.inner.take().and_then(|mut inner| inner.dormant.take());
-        self.mailbox.wake(dormant);
+        if let Some(mut inner) = self.inner.take() {
+            let dormant = inner.dormant.take();
+            drop(inner);
+            self.mailbox.wake(dormant);
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 //! A process: a pid, the module version it runs, the state the host keeps for it, a mailbox and a
-//! receive timeout — and the tokio task that steps it.
+//! receive timeout — and the tokio task that steps it while it has something to do.
 //!
-//! The task waits for the next event (a control request, a message, or its timeout), then calls the
-//! guest's `step` with the state and the event and keeps the state it returns. Control requests
+//! The task takes the next event (a control request, a message, or its timeout), then calls the
+//! guest's `step` with the state and the event and keeps the state it returns. A process with
+//! nothing to do waits in its mailbox without a task (one with a receive timeout waits on its
+//! task), and the task goes on with a process its last step sent to, if that one was waiting so
+//! (see [`Process::run`]). Control requests
 //! (swap, inspect, stop) are only ever handled between steps, which is what makes every swap happen
 //! at a step boundary: a busy process finishes the step in flight, an idle one is woken at once.
 //! Messages that have piled up go to the guest together through `step-batch` (up to
@@ -257,6 +260,7 @@ impl Spawning {
             messages_out: 0,
             last_error: None,
             saved: false,
+            successor: None,
         }
     }
 }
@@ -279,7 +283,15 @@ enum Flow {
     Exit(ExitReason),
 }
 
-/// The task-side of a process. Owned by its task; nothing else touches it.
+/// How [`Process::event_loop`] left off.
+enum Out {
+    Exit(ExitReason),
+    /// Nothing to do, and no receive timeout to wait for.
+    Idle,
+}
+
+/// The task-side of a process. Owned by the task running it, or by its mailbox while it waits
+/// without one; nothing else touches it.
 pub(crate) struct Process {
     pid: Pid,
     shared: Arc<Shared>,
@@ -312,6 +324,9 @@ pub(crate) struct Process {
     last_error: Option<String>,
     /// Handed to the host at shutdown ([`Control::Freeze`]): it ends without telling monitors.
     saved: bool,
+    /// A receiver of this process's last step that was waiting without a task: this task runs
+    /// it next if this process then has nothing to do, else starts it (see [`Process::run`]).
+    successor: Option<Box<Process>>,
 }
 
 impl Process {
@@ -404,7 +419,14 @@ impl Process {
     /// Starts the task of a process that begins from [`Process::initialized`].
     pub fn start(self: Box<Self>) {
         let runtime = self.shared.runtime.clone();
-        runtime.spawn(self.run(None, None));
+        runtime.spawn(self.run(None, None, false));
+    }
+
+    /// Starts the successor this process's step left, if any, on a task of its own.
+    fn start_successor(&mut self) {
+        if let Some(next) = self.successor.take() {
+            next.start();
+        }
     }
 
     /// Whether a receive timeout is set (a process with one cannot wait without a task).
@@ -413,72 +435,129 @@ impl Process {
     }
 
     /// The process's whole life: `init(args)` (none if [`Process::initialized`]), then one step
-    /// per event until it stops.
+    /// per event until it stops — and, after it, the lives of the processes it hands its task to.
     ///
-    /// What a waiting process's task carries is this future: the rare paths (init, control
-    /// requests, instantiating, batches, and in `engine` the calls on a fiber) are boxed where
-    /// they start, so that it is about the size of the process and a wait for the next event,
-    /// and the common step (a warm instance, one message, a direct call) allocates nothing. (Not
-    /// an `async fn`: its future would hold the process twice, as its argument and as the local
-    /// that argument moves into.)
+    /// A process with nothing to do and no receive timeout does not keep its task: it waits in
+    /// its mailbox ([`Mailbox::hold`]) and the task ends, or goes on with the *successor* its last
+    /// step left: a receiver of that step that was itself waiting so. A message and its answer then
+    /// pass between two processes on one task and one thread, as in Erlang's scheduler, rather
+    /// than through a wake-up and the runtime's queues (BENCHMARKS.md). Each hand-over spends a
+    /// unit of tokio's cooperative budget, so a chain of them yields to other tasks in turn.
+    ///
+    /// What a task carries is this future: the rare paths (init, control requests,
+    /// instantiating, batches, and in `engine` the calls on a fiber) are boxed where they start,
+    /// so that it is about the size of a wait for the next event, and the common step (a warm
+    /// instance, one message, a direct call) allocates nothing. (Not an `async fn`: its future
+    /// would hold its arguments twice, as arguments and as the locals they move into.)
     #[allow(
         clippy::manual_async_fn,
-        reason = "an async fn's future holds the process twice"
+        reason = "an async fn's future holds its arguments twice"
     )]
     pub fn run(
-        mut self,
+        self: Box<Self>,
         args: Option<Vec<u8>>,
         started: Option<Started>,
+        handed_over: bool,
     ) -> impl Future<Output = ()> + Send {
         async move {
-            if let Some(args) = args {
-                let flow = match Box::pin(self.init(&args)).await {
-                    Ok(flow) => {
-                        if let Some(tx) = started {
-                            let _ = tx.send(Ok(()));
-                        }
-                        flow
-                    }
-                    Err(reason) => {
-                        tracing::warn!(pid = %self.pid, module = %self.version.module, "init failed: {reason}");
-                        if let Some(tx) = started {
-                            let _ = tx.send(Err(reason.clone()));
-                        }
-                        Flow::Exit(ExitReason::Failed {
-                            reason,
-                            undelivered: 0,
-                        })
-                    }
+            let mut process = self;
+            let mut out = match args {
+                Some(args) => process.start_with(&args, started).await,
+                None => None,
+            };
+            loop {
+                let out = match out.take() {
+                    Some(out) => out,
+                    None => process.event_loop().await,
                 };
-                if let Flow::Exit(reason) = flow {
-                    return self.exit(reason);
+                let next = process.successor.take();
+                match out {
+                    Out::Exit(reason) => (*process).exit(reason),
+                    Out::Idle => {
+                        process.park();
+                        let mailbox = process.mailbox.clone();
+                        if let Err(back) = mailbox.hold(process) {
+                            // Something arrived meanwhile: go on with it.
+                            process = back;
+                            if let Some(next) = next {
+                                next.start();
+                            }
+                            continue;
+                        }
+                    }
                 }
+                let Some(next) = next else {
+                    return;
+                };
+                if !handed_over {
+                    // The first hand-over starts a task, which puts whatever this task woke
+                    // (say, a spawner awaiting `init`) where another worker can take it; only
+                    // that task goes on inline. (Tokio runs a task woken by a worker next on that
+                    // worker, where no other worker can take it: a chain of hand-overs on this task
+                    // would keep it waiting and the other workers idle.)
+                    let runtime = next.shared.runtime.clone();
+                    runtime.spawn(next.run(None, None, true));
+                    return;
+                }
+                process = next;
+                tokio::task::coop::consume_budget().await;
             }
-            let reason = self.event_loop().await;
-            self.exit(reason);
         }
     }
 
-    async fn event_loop(&mut self) -> ExitReason {
+    /// Runs `init(args)` and tells `started` how it went; `Some` if the process ends there.
+    async fn start_with(&mut self, args: &[u8], started: Option<Started>) -> Option<Out> {
+        let flow = match Box::pin(self.init(args)).await {
+            Ok(flow) => {
+                if let Some(tx) = started {
+                    let _ = tx.send(Ok(()));
+                }
+                flow
+            }
+            Err(reason) => {
+                tracing::warn!(pid = %self.pid, module = %self.version.module, "init failed: {reason}");
+                if let Some(tx) = started {
+                    let _ = tx.send(Err(reason.clone()));
+                }
+                Flow::Exit(ExitReason::Failed {
+                    reason,
+                    undelivered: 0,
+                })
+            }
+        };
+        match flow {
+            Flow::Exit(reason) => Some(Out::Exit(reason)),
+            Flow::Continue => None,
+        }
+    }
+
+    /// Steps the process until it ends, or has nothing to do and no receive timeout.
+    async fn event_loop(&mut self) -> Out {
         loop {
             let event = match self.pending.pop_front() {
                 Some(event) => event,
-                None => match self.next_event().await {
-                    Wake::Event(event) => event,
-                    Wake::Control(control) => match Box::pin(self.control(control)).await {
-                        Flow::Continue => continue,
-                        Flow::Exit(reason) => return reason,
-                    },
-                },
+                None if self.deadline.is_none() && self.mailbox.is_idle() => return Out::Idle,
+                None => {
+                    self.start_successor();
+                    match self.next_event().await {
+                        Wake::Event(event) => event,
+                        Wake::Control(control) => match Box::pin(self.control(control)).await {
+                            Flow::Continue => continue,
+                            Flow::Exit(reason) => return Out::Exit(reason),
+                        },
+                    }
+                }
             };
+            self.start_successor();
             if let Flow::Exit(reason) = self.step(event).await {
-                return reason;
+                return Out::Exit(reason);
             }
         }
     }
 
     async fn next_event(&mut self) -> Wake {
-        if self.mailbox.is_empty() {
+        // (Without a timeout, the process only comes here with something queued.)
+        if self.deadline.is_some() && self.mailbox.is_empty() {
             self.park();
         }
         let wake = match self.deadline {
@@ -687,7 +766,11 @@ impl Process {
         self.deadline = result
             .timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
-        self.messages_out += instance.ctx().effects.commit(&self.shared, self.pid);
+        self.messages_out +=
+            instance
+                .ctx()
+                .effects
+                .commit(&self.shared, self.pid, &mut self.successor);
         if result.stop {
             Flow::Exit(ExitReason::Normal)
         } else {
