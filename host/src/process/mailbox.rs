@@ -1,9 +1,9 @@
 //! A process's mailbox: messages in arrival order up to the policy's cap, and the host's control
 //! requests (swap, inspect, stop, down) ahead of them, uncapped.
 //!
-//! One small struct per process and no allocation while empty: an idle process costs its state,
-//! this, and itself held here. A sender inside a guest step reserves a slot first ([`Mailbox::reserve`])
-//! and delivers only if the step commits, so a committed send never finds the mailbox full and a
+//! One small struct per process and no allocation while empty: an idle process costs its state
+//! and this, which holds it. A sender inside a guest step reserves a slot first
+//! ([`Mailbox::reserve`]) and delivers only if the step commits, so a committed send never finds the mailbox full and a
 //! failed step releases its slots. Reserving is one atomic update (no lock), and a step's
 //! consecutive messages to one process are delivered under one lock with one wake-up
 //! ([`Delivery`]): a sender and a busy receiver contend for the lock once per step, not three
@@ -13,7 +13,7 @@
 //! ([`Mailbox::hold`]): the first message or control request to arrive starts a task for it, or,
 //! when another process's step sent that message, hands it to that process's task
 //! ([`Delivery::finish`]). Spawning many idle processes then costs no task, no scheduling and no
-//! thread wake-up until each has something to do, and idle processes hold no task.
+//! thread wake-up until each has something to do.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -91,8 +91,9 @@ impl Mailbox {
         }
     }
 
-    /// Keeps `process` here without a task until its next event arrives. Gives it back if it must start now: something is already queued, or it has a
-    /// receive timeout (which only a task can wait for).
+    /// Keeps `process` here without a task until its next event arrives. Gives it back if it
+    /// must go on now: something is already queued, it has a receive timeout (which only a task
+    /// can wait for), or the mailbox is closed.
     pub fn hold(&self, process: Box<Process>) -> Result<(), Box<Process>> {
         if process.has_deadline() {
             return Err(process);
@@ -307,9 +308,7 @@ impl Delivery<'_> {
             _ => self.mailbox.free_slots(1),
         }
     }
-}
 
-impl Delivery<'_> {
     /// Ends the delivery like dropping it, except that a receiver waiting without a task is
     /// handed to the caller instead of started: the sender's task may run it next.
     pub fn finish(mut self) -> Option<Box<Process>> {

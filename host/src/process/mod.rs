@@ -5,9 +5,9 @@
 //! guest's `step` with the state and the event and keeps the state it returns. A process with
 //! nothing to do waits in its mailbox without a task (one with a receive timeout waits on its
 //! task), and the task goes on with a process its last step sent to, if that one was waiting so
-//! (see [`Process::run`]). Control requests
-//! (swap, inspect, stop) are only ever handled between steps, which is what makes every swap happen
-//! at a step boundary: a busy process finishes the step in flight, an idle one is woken at once.
+//! (see `Process::run`). Control requests (swap, inspect, stop) are only ever handled between
+//! steps, which is what makes every swap happen at a step boundary: a busy process finishes the
+//! step in flight, an idle one is woken at once.
 //! Messages that have piled up go to the guest together through `step-batch` (up to
 //! `HostConfig::max_batch`); a batch that fails is replayed one `step` per message, so the rules
 //! below apply per message either way.
@@ -416,7 +416,7 @@ impl Process {
         }
     }
 
-    /// Starts the task of a process that begins from [`Process::initialized`].
+    /// Starts a task for a process that waited without one (see [`Mailbox::hold`]).
     pub fn start(self: Box<Self>) {
         let runtime = self.shared.runtime.clone();
         runtime.spawn(self.run(None, None, false));
