@@ -3,8 +3,8 @@
 //!
 //! One small struct per process and no allocation while empty: an idle process costs its state
 //! and this, which holds it. A sender inside a guest step reserves a slot first
-//! ([`Mailbox::reserve`]) and delivers only if the step commits, so a committed send never finds the mailbox full and a
-//! failed step releases its slots. Reserving is one atomic update (no lock), and a step's
+//! ([`Mailbox::reserve`]) and delivers only if the step commits, so a committed send never finds
+//! the mailbox full and a failed step releases its slots. Reserving is one atomic update (no lock), and a step's
 //! consecutive messages to one process are delivered under one lock with one wake-up
 //! ([`Delivery`]): a sender and a busy receiver contend for the lock once per step, not three
 //! times per message.
@@ -312,7 +312,13 @@ impl Delivery<'_> {
     /// Ends the delivery like dropping it, except that a receiver waiting without a task is
     /// handed to the caller instead of started: the sender's task may run it next.
     pub fn finish(mut self) -> Option<Box<Process>> {
-        let dormant = self.inner.take().and_then(|mut inner| inner.dormant.take());
+        self.release()
+    }
+
+    /// Unlocks (once) and wakes a process waiting on its task; returns one waiting without.
+    fn release(&mut self) -> Option<Box<Process>> {
+        // Unlocks before waking: the woken process takes this lock at once.
+        let dormant = self.inner.take()?.dormant.take();
         if dormant.is_none() {
             self.mailbox.wake.notify_one();
         }
@@ -322,11 +328,8 @@ impl Delivery<'_> {
 
 impl Drop for Delivery<'_> {
     fn drop(&mut self) {
-        // Unlocks before waking: the woken process takes this lock at once.
-        if let Some(mut inner) = self.inner.take() {
-            let dormant = inner.dormant.take();
-            drop(inner);
-            self.mailbox.wake(dormant);
+        if let Some(dormant) = self.release() {
+            dormant.start();
         }
     }
 }

@@ -418,8 +418,13 @@ impl Process {
 
     /// Starts a task for a process that waited without one (see [`Mailbox::hold`]).
     pub fn start(self: Box<Self>) {
+        self.spawn(false);
+    }
+
+    /// Starts a task that runs this process; `handed_over` as in [`Process::run`].
+    fn spawn(self: Box<Self>, handed_over: bool) {
         let runtime = self.shared.runtime.clone();
-        runtime.spawn(self.run(None, None, false));
+        runtime.spawn(self.run(None, None, handed_over));
     }
 
     /// Starts the successor this process's step left, if any, on a task of its own.
@@ -495,9 +500,7 @@ impl Process {
                     // that task goes on inline. (Tokio runs a task woken by a worker next on that
                     // worker, where no other worker can take it: a chain of hand-overs on this task
                     // would keep it waiting and the other workers idle.)
-                    let runtime = next.shared.runtime.clone();
-                    runtime.spawn(next.run(None, None, true));
-                    return;
+                    return next.spawn(true);
                 }
                 process = next;
                 tokio::task::coop::consume_budget().await;
