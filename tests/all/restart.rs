@@ -1,5 +1,6 @@
 //! A host shut down gracefully and started again on the same data directory resumes its
-//! processes: pids, versions, states, queued messages, names and monitors.
+//! processes: pids, versions, states, queued messages, names and monitors, also in the middle of
+//! a conversation.
 
 use hotswap::{Host, HostConfig, Pid};
 use hotswap_artifacts as guests;
@@ -174,4 +175,42 @@ async fn a_saved_processes_file_that_cannot_be_resumed_stops_the_start_and_is_ke
     let host = host_on(dir.path());
     assert_eq!(host.process_count(), 1);
     assert!(!file.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_shut_down_mid_conversation_saves_every_player_and_the_ball_moves_on() {
+    // Expectation: 20 ping-pong pairs play without end (each ball handed from one player's task
+    // to the other's); a shutdown in the middle of the game still freezes and saves all 40
+    // players, none waiting behind another's freeze, and after the restart every pair plays on
+    // from the counts it had.
+    const PAIRS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_on(dir.path());
+    deploy(&host, "pingpong", guests::PINGPONG).await;
+    let mut players = Vec::new();
+    for _ in 0..PAIRS {
+        let b = host.spawn("pingpong", b"").await.unwrap();
+        let args = json!({"peer": b.0, "rounds": u64::MAX / 2}).to_string();
+        let a = host.spawn("pingpong", args.as_bytes()).await.unwrap();
+        players.extend([a, b]);
+    }
+    let received = |host: &Host, pid: Pid| {
+        let host = host.clone();
+        async move { state(&host, pid).await["received"].as_u64().unwrap() }
+    };
+    for &pid in &players {
+        wait_until(|| async { received(&host, pid).await > 100 }).await;
+    }
+    tokio::time::timeout(crate::support::PATIENCE, host.shutdown())
+        .await
+        .expect("the shutdown saved every player");
+    drop(host);
+
+    let host = host_on(dir.path());
+    assert_eq!(host.process_count(), 2 * PAIRS);
+    for &pid in &players {
+        let before = received(&host, pid).await;
+        wait_until(|| async { received(&host, pid).await > before + 100 }).await;
+    }
+    host.shutdown().await;
 }
