@@ -79,7 +79,8 @@ impl Mailbox {
         Ok(())
     }
 
-    fn is_closed(&self) -> bool {
+    /// Whether the process has ended, or is saving itself to end.
+    pub fn is_closed(&self) -> bool {
         self.occupied.load(Ordering::Acquire) & CLOSED != 0
     }
 
@@ -182,11 +183,6 @@ impl Mailbox {
     pub fn is_empty(&self) -> bool {
         let inner = self.lock();
         inner.messages.is_empty() && inner.control.is_empty()
-    }
-
-    /// Whether nothing waits and the mailbox is open: a process could wait here without a task.
-    pub fn is_idle(&self) -> bool {
-        self.is_empty() && !self.is_closed()
     }
 
     /// The next control request, else the next message, without waiting.

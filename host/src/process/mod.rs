@@ -539,17 +539,14 @@ impl Process {
         loop {
             let event = match self.pending.pop_front() {
                 Some(event) => event,
-                None if self.deadline.is_none() && self.mailbox.is_idle() => return Out::Idle,
-                None => {
-                    self.start_successor();
-                    match self.next_event().await {
-                        Wake::Event(event) => event,
-                        Wake::Control(control) => match Box::pin(self.control(control)).await {
-                            Flow::Continue => continue,
-                            Flow::Exit(reason) => return Out::Exit(reason),
-                        },
-                    }
-                }
+                None => match self.next_event().await {
+                    None => return Out::Idle,
+                    Some(Wake::Event(event)) => event,
+                    Some(Wake::Control(control)) => match Box::pin(self.control(control)).await {
+                        Flow::Continue => continue,
+                        Flow::Exit(reason) => return Out::Exit(reason),
+                    },
+                },
             };
             self.start_successor();
             if let Flow::Exit(reason) = self.step(event).await {
@@ -558,9 +555,25 @@ impl Process {
         }
     }
 
-    async fn next_event(&mut self) -> Wake {
-        // (Without a timeout, the process only comes here with something queued.)
-        if self.deadline.is_some() && self.mailbox.is_empty() {
+    /// The next event, waited for if the process has a receive timeout; `None` if nothing is
+    /// queued and it has none (it can then wait without a task).
+    async fn next_event(&mut self) -> Option<Wake> {
+        if self.deadline.is_none() {
+            match self.mailbox.try_next() {
+                Some(item) => {
+                    self.unpark();
+                    // Not idle, so no hand-over: the successor must not wait behind this event
+                    // (a control request may wait long, as a freeze for the host's save does).
+                    self.start_successor();
+                    return Some(item.into());
+                }
+                None if !self.mailbox.is_closed() => return None,
+                // Ending: nothing more arrives, and the process cannot be held.
+                None => {}
+            }
+        }
+        self.start_successor();
+        if self.mailbox.is_empty() {
             self.park();
         }
         let wake = match self.deadline {
@@ -584,7 +597,7 @@ impl Process {
             None => self.mailbox.next().await.into(),
         };
         self.unpark();
-        wake
+        Some(wake)
     }
 
     /// Keeps the warm instance while idle if the host's cache has room, else drops it, so an idle
