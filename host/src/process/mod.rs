@@ -537,18 +537,23 @@ impl Process {
     /// Steps the process until it ends, or has nothing to do and no receive timeout.
     async fn event_loop(&mut self) -> Out {
         loop {
-            let event = match self.pending.pop_front() {
-                Some(event) => event,
+            let wake = match self.pending.pop_front() {
+                Some(event) => Wake::Event(event),
                 None => match self.next_event().await {
+                    Some(wake) => wake,
                     None => return Out::Idle,
-                    Some(Wake::Event(event)) => event,
-                    Some(Wake::Control(control)) => match Box::pin(self.control(control)).await {
-                        Flow::Continue => continue,
-                        Flow::Exit(reason) => return Out::Exit(reason),
-                    },
                 },
             };
+            // Not idle, so no hand-over: the successor must not wait behind this event (a
+            // control request may wait long, as a freeze for the host's save does).
             self.start_successor();
+            let event = match wake {
+                Wake::Event(event) => event,
+                Wake::Control(control) => match Box::pin(self.control(control)).await {
+                    Flow::Continue => continue,
+                    Flow::Exit(reason) => return Out::Exit(reason),
+                },
+            };
             if let Flow::Exit(reason) = self.step(event).await {
                 return Out::Exit(reason);
             }
@@ -562,9 +567,6 @@ impl Process {
             match self.mailbox.try_next() {
                 Some(item) => {
                     self.unpark();
-                    // Not idle, so no hand-over: the successor must not wait behind this event
-                    // (a control request may wait long, as a freeze for the host's save does).
-                    self.start_successor();
                     return Some(item.into());
                 }
                 None if !self.mailbox.is_closed() => return None,
@@ -572,6 +574,7 @@ impl Process {
                 None => {}
             }
         }
+        // About to wait: the successor cannot wait behind it.
         self.start_successor();
         if self.mailbox.is_empty() {
             self.park();
