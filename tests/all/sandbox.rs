@@ -509,6 +509,9 @@ async fn a_process_whose_calls_wait_starts_its_next_instances_on_a_fiber() {
     };
     deploy_with(&host, "waiter", guests::WAITER, policy).await;
     let pid = host.spawn("waiter", b"").await.unwrap();
+    // `spawn` returns once `init` has answered, before the process has dropped init's instance:
+    // a message sent at once could find it still warm.
+    wait_cold(&host, pid).await;
     let mut created = host.instances_created();
     for (step, (msg, instances)) in [
         (json!({}), 1),
