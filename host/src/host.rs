@@ -168,7 +168,25 @@ pub struct Host {
     shared: Arc<Shared>,
 }
 
+/// A handle that does not keep the host alive: [`WeakHost::upgrade`] gives the host back while
+/// some [`Host`] handle or process still holds it.
+#[derive(Clone)]
+pub struct WeakHost(Weak<Shared>);
+
+impl WeakHost {
+    /// The host, unless it has ended (every handle dropped, and its runtime shut down or every
+    /// process ended).
+    pub fn upgrade(&self) -> Option<Host> {
+        self.0.upgrade().map(|shared| Host { shared })
+    }
+}
+
 impl Host {
+    /// A handle to this host that does not keep it alive.
+    pub fn downgrade(&self) -> WeakHost {
+        WeakHost(Arc::downgrade(&self.shared))
+    }
+
     /// Starts a host with `config`. Must be called inside a tokio runtime.
     ///
     /// # Errors

@@ -24,6 +24,6 @@ pub mod store;
 pub mod wasi;
 
 pub use error::{DeployError, SendError, SpawnError};
-pub use host::{DeployOptions, Host, HostConfig, HostEvent, SwapReport};
+pub use host::{DeployOptions, Host, HostConfig, HostEvent, SwapReport, WeakHost};
 pub use policy::{DirGrant, Grants, Policy, Restart};
 pub use process::{ExitReason, Pid, ProcessInfo};

@@ -214,3 +214,36 @@ async fn a_host_shut_down_mid_conversation_saves_every_player_and_the_ball_moves
     }
     host.shutdown().await;
 }
+
+#[test]
+fn a_host_whose_runtime_ends_while_its_processes_run_is_freed_with_it() {
+    // Expectation: a host is gone (its engine, pool and processes freed) once its handles are
+    // dropped and its runtime has shut down, even when the runtime shuts down while a process's
+    // task is still running (here, just after the crash it reports, before the process waits
+    // again). A host left behind keeps its pool's thousands of memory mappings until the OS
+    // process ends. The race is narrow, so the scenario runs many times.
+    for round in 0..30 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let weak = runtime.block_on(async {
+            let host = crate::support::host();
+            let mut events = host.subscribe();
+            deploy(&host, "crasher", guests::CRASHER).await;
+            let pid = host.spawn("crasher", b"").await.unwrap();
+            let idle = host.spawn("crasher", b"").await.unwrap();
+            send(&host, idle, json!("a"));
+            wait_steps(&host, idle, 1).await;
+            send(&host, pid, json!("crash"));
+            crate::support::dropped_by(&mut events, pid).await;
+            host.downgrade()
+        });
+        drop(runtime);
+        assert!(
+            weak.upgrade().is_none(),
+            "round {round}: the host outlived its runtime"
+        );
+    }
+}

@@ -55,6 +55,8 @@ struct Inner {
     control: VecDeque<Control>,
     /// The process itself, while it waits for its next event without a task.
     dormant: Option<Box<Process>>,
+    /// Set by [`Mailbox::release`] when the runtime shuts down: nothing may be held after it.
+    released: bool,
 }
 
 impl Mailbox {
@@ -95,11 +97,20 @@ impl Mailbox {
     /// Keeps `process` here without a task until its next event arrives. Gives it back if it
     /// must go on now: something is already queued, it has a receive timeout (which only a task
     /// can wait for), or the mailbox is closed.
+    ///
+    /// After [`Mailbox::release`] (the runtime is shutting down) the process is dropped instead,
+    /// as the runtime drops the processes that have a task: held here, it would keep its host
+    /// alive, and the host this mailbox, for the life of the OS process.
     pub fn hold(&self, process: Box<Process>) -> Result<(), Box<Process>> {
         if process.has_deadline() {
             return Err(process);
         }
         let mut inner = self.lock();
+        if inner.released {
+            drop(inner);
+            drop(process);
+            return Ok(());
+        }
         if inner.messages.is_empty() && inner.control.is_empty() && !self.is_closed() {
             inner.dormant = Some(process);
             Ok(())
@@ -108,9 +119,13 @@ impl Mailbox {
         }
     }
 
-    /// Takes back a process held without a task (when its runtime shuts down).
+    /// Takes back a process held without a task, and holds none from now on: its runtime is
+    /// shutting down. (A task still running when the runtime's shutdown began may try to hold
+    /// its process after this; see [`Mailbox::hold`].)
     pub fn release(&self) -> Option<Box<Process>> {
-        self.lock().dormant.take()
+        let mut inner = self.lock();
+        inner.released = true;
+        inner.dormant.take()
     }
 
     /// Reserves a slot for a message that a step in flight will send if it commits. The caller
